@@ -1,0 +1,197 @@
+"""Admin for endpoints, Azure groups and models.
+
+Keys: a reference (``${VAR}``) or ``user_provided`` is stored as written; a
+literal key is encrypted and only its masked tail is ever shown again.  Any
+save marks the row ``admin_modified`` so a later seed keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from .catalog import build_snapshot
+from .config.export import export
+from .config.seed import store_key
+from .models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
+
+MASK_PREFIX = "stored encrypted: "
+
+
+class KeyField(forms.CharField):
+    widget = forms.TextInput(attrs={"autocomplete": "off", "size": 60})
+
+
+class SecretForm(forms.ModelForm):
+    """Shows a stored literal key as its masked tail; saving the mask keeps the key."""
+
+    api_key = KeyField(
+        required=False,
+        help_text="${VAR}, user_provided, or a literal key (stored encrypted, shown masked).",
+    )
+
+    owner_prefix = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_key_secret:
+            self.initial["api_key"] = MASK_PREFIX + (self.instance.api_key_hint or "…")
+
+    def owner(self) -> str:
+        raise NotImplementedError
+
+    def save(self, commit: bool = True) -> Any:
+        value = (self.cleaned_data.get("api_key") or "").strip()
+        row = super().save(commit=False)
+        if value.startswith(MASK_PREFIX) and row.api_key_secret:
+            row.api_key = ""  # the mask was left as it was: keep the stored key
+        else:
+            store_key(row, value, self.owner())
+        row.admin_modified = True
+        if commit:
+            row.save()
+            self.save_m2m()
+        return row
+
+
+class EndpointForm(SecretForm):
+    class Meta:
+        model = Endpoint
+        exclude = ("admin_modified",)
+
+    def owner(self) -> str:
+        return f"endpoint:{self.cleaned_data.get('name') or self.instance.name}"
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"]
+        if self.instance.pk and self.instance.api_key_secret and name != self.instance.name:
+            raise forms.ValidationError("Re-enter the key when renaming an endpoint with a stored key.")
+        return name
+
+    def clean_base_url(self) -> str:
+        value: str = (self.cleaned_data.get("base_url") or "").strip()
+        if value and value != USER_PROVIDED and "${" not in value:
+            from .netguard import UnsafeURLError, validate_admin_url
+
+            try:
+                validate_admin_url(value)
+            except UnsafeURLError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
+
+
+class GroupForm(SecretForm):
+    class Meta:
+        model = AzureGroup
+        fields = "__all__"  # noqa: DJ007 - admin form: every column of the group is editable
+
+    def owner(self) -> str:
+        endpoint = self.cleaned_data.get("endpoint") or self.instance.endpoint
+        return f"azure-group:{endpoint.name}:{self.cleaned_data.get('group') or self.instance.group}"
+
+
+class ModelInline(admin.TabularInline):
+    model = EndpointModel
+    fk_name = "endpoint"
+    extra = 0
+    fields = (
+        "model_id", "label", "enabled", "position", "context_window", "max_output_tokens", "vision", "tools",
+        "streaming", "fallbacks", "group", "deployment_name", "api_version", "prompt_price", "completion_price",
+        "cached_price", "source",
+    )  # fmt: skip
+    readonly_fields = ("source",)
+    show_change_link = True
+
+
+class GroupInline(admin.StackedInline):
+    model = AzureGroup
+    form = GroupForm
+    extra = 0
+    exclude = ("api_key_secret", "api_key_hint")
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    form = EndpointForm
+    list_display = ("name", "kind", "enabled", "key_display", "base_url", "model_count", "source", "admin_modified")
+    list_filter = ("kind", "enabled", "source", "admin_modified")
+    search_fields = ("name", "base_url", "models__model_id")
+    inlines = (GroupInline, ModelInline)
+    actions = ("refresh_models", "export_yaml")
+    readonly_fields = ("source", "admin_modified", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(model_total=Count("models"))
+
+    @admin.display(description="models")
+    def model_count(self, obj: Endpoint) -> int:
+        return getattr(obj, "model_total", 0)
+
+    @admin.display(description="API key")
+    def key_display(self, obj: Endpoint) -> str:
+        if obj.api_key_secret:
+            return f"{obj.api_key_hint} (encrypted)"
+        return obj.api_key or "—"
+
+    def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
+        if not change:
+            obj.source = Source.ADMIN
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        instances = formset.save(commit=False)
+        for instance in instances:
+            if isinstance(instance, EndpointModel):
+                instance.admin_modified = True
+                if instance._state.adding:
+                    instance.source = Source.ADMIN
+            instance.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
+
+    @admin.action(description="Refresh models from upstream")
+    def refresh_models(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        from .modelfetch import refresh_endpoint_models
+
+        snapshot = build_snapshot()
+        for endpoint in queryset:
+            info = snapshot.get(endpoint.name)
+            if info is None:
+                self.message_user(request, f"{endpoint.name}: not enabled or has no key", messages.WARNING)
+                continue
+            with transaction.atomic():
+                result = async_to_sync(refresh_endpoint_models)(info)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{endpoint.name}: {result.message}", level)
+
+    @admin.action(description="Export as librechat.yaml")
+    def export_yaml(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> HttpResponse:
+        result = export()
+        response = HttpResponse(result.to_yaml(), content_type="application/yaml")
+        response["Content-Disposition"] = 'attachment; filename="librechat.yaml"'
+        for warning in result.warnings:
+            self.message_user(request, warning, messages.WARNING)
+        return response
+
+
+@admin.register(EndpointModel)
+class EndpointModelAdmin(admin.ModelAdmin):
+    list_display = ("model_id", "endpoint", "enabled", "context_window", "vision", "tools", "source")
+    list_filter = ("endpoint", "enabled", "vision", "tools", "source")
+    search_fields = ("model_id", "label", "endpoint__name")
+    readonly_fields = ("source", "overrides")
+
+    def save_model(self, request: HttpRequest, obj: EndpointModel, form: Any, change: bool) -> None:
+        obj.admin_modified = True
+        if not change:
+            obj.source = Source.ADMIN
+        super().save_model(request, obj, form, change)

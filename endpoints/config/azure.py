@@ -1,0 +1,127 @@
+"""``endpoints.azureOpenAI``: groups, their models and LibreChat's group rules.
+
+Rules (LibreChat ``validateAzureGroups``): group names unique; model names
+unique across groups; a serverless group needs ``baseURL``, any other group
+``instanceName``; every model of a non-serverless group needs a
+``deploymentName`` and a ``version``, its own or the group's.  Groups with
+``assistants: true`` also serve the ``azureAssistants`` endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from endpoints.models import EndpointKind, Source
+
+from .reader import Reader
+from .specs import EndpointSpec, GroupSpec, ModelSpec
+from .yamlfile import join
+
+GROUP_FIELDS = {
+    "group", "apiKey", "instanceName", "deploymentName", "version", "baseURL", "serverless", "assistants",
+    "additionalHeaders", "addParams", "dropParams", "models",
+}  # fmt: skip
+AZURE_FIELDS = {"groups", "assistants", "rateLimit", "fallbacks"}
+
+
+def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]:
+    from .librechat import check_url, read_fallbacks, read_rate_limit
+
+    azure = EndpointSpec(name=EndpointKind.AZURE_OPENAI, kind=EndpointKind.AZURE_OPENAI, source=Source.YAML)
+    azure.rate_limit = read_rate_limit(r, item, path)
+    azure.fallbacks = read_fallbacks(r, item, path)
+    azure.extra = {key: value for key, value in item.items() if key not in AZURE_FIELDS}
+    all_assistants = r.boolean(item, "assistants", path)
+    groups = item.get("groups")
+    here = join(path, "groups")
+    if not isinstance(groups, list) or not groups:
+        r.error(here, "is required: a list of at least one group")
+        return [azure]
+    group_names: set[str] = set()
+    model_groups: dict[str, str] = {}
+    assistant_models: list[ModelSpec] = []
+    for index, data in enumerate(groups):
+        gpath = join(here, index)
+        if not isinstance(data, dict):
+            r.error(gpath, "expected a mapping with group, apiKey and models")
+            continue
+        group = _group(r, data, gpath, index)
+        check_url(r, group.base_url, join(gpath, "baseURL"))
+        if group.group in group_names:
+            r.error(join(gpath, "group"), f"duplicate group name {group.group!r}; group names must be unique")
+            continue
+        group_names.add(group.group)
+        group.assistants = group.assistants or all_assistants
+        azure.groups.append(group)
+        for model in _group_models(r, data, gpath, group):
+            if model.model_id in model_groups:
+                r.error(
+                    join(join(gpath, "models"), model.model_id),
+                    f"model {model.model_id!r} is already in group {model_groups[model.model_id]!r}; "
+                    "model names must be unique across groups",
+                )
+                continue
+            model_groups[model.model_id] = group.group
+            azure.models.append(model)
+            if group.assistants:
+                assistant_models.append(ModelSpec(**{**model.__dict__, "overrides": dict(model.overrides)}))
+    specs = [azure]
+    if assistant_models:
+        specs.append(
+            EndpointSpec(
+                name=EndpointKind.AZURE_ASSISTANTS,
+                kind=EndpointKind.AZURE_ASSISTANTS,
+                source=Source.YAML,
+                models=assistant_models,
+            )
+        )
+    return specs
+
+
+def _group(r: Reader, data: dict[str, Any], path: str, index: int) -> GroupSpec:
+    group = GroupSpec(
+        group=r.string(data, "group", path, required=True),
+        api_key=r.string(data, "apiKey", path, required=True),
+        position=index,
+        instance_name=r.string(data, "instanceName", path),
+        deployment_name=r.string(data, "deploymentName", path),
+        version=r.string(data, "version", path),
+        base_url=r.string(data, "baseURL", path),
+        serverless=r.boolean(data, "serverless", path),
+        assistants=r.boolean(data, "assistants", path),
+        headers=r.string_map(data, "additionalHeaders", path),
+        add_params=r.mapping(data, "addParams", path) or {},
+        drop_params=r.string_list(data, "dropParams", path) or [],
+        extra={key: value for key, value in data.items() if key not in GROUP_FIELDS},
+    )
+    if group.serverless and not group.base_url:
+        r.error(join(path, "baseURL"), f"group {group.group!r} is serverless and needs a baseURL")
+    if not group.serverless and not group.instance_name:
+        r.error(join(path, "instanceName"), f"group {group.group!r} needs an instanceName (or serverless: true)")
+    return group
+
+
+def _group_models(r: Reader, data: dict[str, Any], path: str, group: GroupSpec) -> list[ModelSpec]:
+    models = r.mapping(data, "models", path, required=True)
+    here = join(path, "models")
+    if models is not None and not models:
+        r.error(here, "list at least one model")
+    result: list[ModelSpec] = []
+    for name, value in (models or {}).items():
+        mpath = join(here, name)
+        spec = ModelSpec(model_id=name, source=Source.YAML, group=group.group)
+        if isinstance(value, dict):
+            r.only_keys(value, {"deploymentName", "version"}, mpath)
+            spec.deployment_name = r.string(value, "deploymentName", mpath)
+            spec.api_version = r.string(value, "version", mpath)
+            spec.overrides = dict(value)
+        elif value is not True:
+            r.error(mpath, "expected true or a mapping with deploymentName and version")
+            continue
+        if not group.serverless:
+            if not (spec.deployment_name or group.deployment_name):
+                r.error(mpath, f"model {name!r} in group {group.group!r} needs a deploymentName (its own or the group's)")
+            if not (spec.api_version or group.version):
+                r.error(mpath, f"model {name!r} in group {group.group!r} needs a version (its own or the group's)")
+        result.append(spec)
+    return result

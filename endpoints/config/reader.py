@@ -1,0 +1,152 @@
+"""Typed reads from parsed YAML that record a problem (with path and line)
+instead of raising, so one run reports every mistake in a file."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .yamlfile import Located, Problem, join
+
+_MISSING = object()
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+class Reader:
+    def __init__(self, where: Located) -> None:
+        self.where = where
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message, self.where.line(path)))
+
+    def warn(self, path: str, message: str) -> None:
+        line = self.where.line(path)
+        self.warnings.append(f"{path}: {message}" + (f" (line {line})" if line else ""))
+
+    # --- scalars -------------------------------------------------------------
+    def string(self, data: dict[str, Any], key: str, path: str, *, required: bool = False, default: str = "") -> str:
+        value = data.get(key, _MISSING)
+        here = join(path, key)
+        if value is _MISSING or value is None:
+            if required:
+                self.error(here, "is required")
+            return default
+        if isinstance(value, str):
+            if required and not value.strip():
+                self.error(here, "must not be empty")
+            return value
+        raw = self.where.raw.get(here)
+        if raw is not None and isinstance(value, bool | int | float):
+            self.error(
+                here,
+                f"expected a string, but YAML read {raw!r} as {_yaml_type(value)}; put it in quotes: '{raw}'",
+            )
+        else:
+            self.error(here, f"expected a string, got {_yaml_type(value)}")
+        return default
+
+    def boolean(self, data: dict[str, Any], key: str, path: str, default: bool = False) -> bool:
+        value = data.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        self.error(join(path, key), f"expected true or false, got {_yaml_type(value)}")
+        return default
+
+    def integer(
+        self, data: dict[str, Any], key: str, path: str, *, minimum: int = 0, required: bool = False
+    ) -> int | None:
+        value = data.get(key, _MISSING)
+        here = join(path, key)
+        if value is _MISSING or value is None:
+            if required:
+                self.error(here, "is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(here, f"expected a whole number, got {_yaml_type(value)}")
+            return None
+        if value < minimum:
+            self.error(here, f"must be at least {minimum}, got {value}")
+            return None
+        return value
+
+    def price(self, data: dict[str, Any], key: str, path: str) -> Decimal | None:
+        value = data.get(key, _MISSING)
+        here = join(path, key)
+        if value is _MISSING or value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            self.error(here, f"expected a price in USD per 1M tokens, got {_yaml_type(value)}")
+            return None
+        try:
+            price = Decimal(str(value))
+        except InvalidOperation:
+            self.error(here, f"expected a price in USD per 1M tokens, got {value!r}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value) or not price.is_finite() or price < 0:
+            self.error(here, f"a price must be a finite number >= 0, got {value!r}")
+            return None
+        return price
+
+    # --- containers ------------------------------------------------------------
+    def mapping(self, data: dict[str, Any], key: str, path: str, *, required: bool = False) -> dict[str, Any] | None:
+        value = data.get(key, _MISSING)
+        here = join(path, key)
+        if value is _MISSING or value is None:
+            if required:
+                self.error(here, "is required")
+            return None
+        if not isinstance(value, dict):
+            self.error(here, f"expected a mapping, got {_yaml_type(value)}")
+            return None
+        return value
+
+    def string_map(self, data: dict[str, Any], key: str, path: str) -> dict[str, str]:
+        value = self.mapping(data, key, path) or {}
+        here = join(path, key)
+        result: dict[str, str] = {}
+        for name in value:
+            text = self.string(value, name, here)
+            if isinstance(value[name], str):
+                result[name] = text
+        return result
+
+    def string_list(self, data: dict[str, Any], key: str, path: str) -> list[str] | None:
+        value = data.get(key, _MISSING)
+        here = join(path, key)
+        if value is _MISSING or value is None:
+            return None
+        if not isinstance(value, list):
+            self.error(here, f"expected a list of strings, got {_yaml_type(value)}")
+            return None
+        result = []
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                result.append(item)
+            else:
+                raw = self.where.raw.get(join(here, index))
+                hint = f"; put it in quotes: '{raw}'" if raw is not None and isinstance(item, int | float | bool) else ""
+                self.error(join(here, index), f"expected a string, got {_yaml_type(item)}{hint}")
+        return result
+
+    def only_keys(self, data: dict[str, Any], allowed: set[str], path: str) -> None:
+        for key in data:
+            if key not in allowed:
+                self.error(join(path, key), f"unknown key; expected one of: {', '.join(sorted(allowed))}")

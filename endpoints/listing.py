@@ -1,0 +1,57 @@
+"""What the read API answers: endpoints in LibreChat's shape, models, model details.
+
+Everything comes from the config snapshot (no queries when warm) and the
+fetched-model cache; the per-endpoint model lists are gathered concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from usage.pricing import price_for
+
+from .catalog import EndpointInfo, ModelInfo, Snapshot, get_snapshot
+from .modelfetch import fetch_models
+
+
+async def models_by_endpoint(snapshot: Snapshot, user_id: str | None) -> dict[str, list[str]]:
+    endpoints = list(snapshot.endpoints.values())
+    lists = await asyncio.gather(*(fetch_models(e, user_id=user_id) for e in endpoints))
+    return {e.name: models for e, models in zip(endpoints, lists, strict=True)}
+
+
+def endpoints_config(snapshot: Snapshot, models: dict[str, list[str]]) -> dict[str, Any]:
+    return {name: {**e.librechat_config(), "models": models[name]} for name, e in snapshot.endpoints.items()}
+
+
+def model_detail(endpoint: EndpointInfo, model_id: str) -> dict[str, Any]:
+    info: ModelInfo | None = endpoint.model(model_id)
+    price = price_for(
+        endpoint.kind,
+        model_id,
+        info.prompt_price if info else None,
+        info.completion_price if info else None,
+        info.cached_price if info else None,
+    )
+    return {
+        "id": model_id,
+        "label": (info.label if info else "") or model_id,
+        "context_window": info.context_window if info else None,
+        "max_output_tokens": info.max_output_tokens if info else None,
+        "capabilities": {
+            "vision": info.vision if info else False,
+            "tools": info.tools if info else True,
+            "streaming": info.streaming if info else True,
+        },
+        "pricing": price.as_json(),
+        "fallbacks": list((info.fallbacks if info else ()) or endpoint.fallbacks),
+    }
+
+
+def models_details(snapshot: Snapshot, models: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+    return {name: [model_detail(e, m) for m in models[name]] for name, e in snapshot.endpoints.items()}
+
+
+def snapshot() -> Snapshot:
+    return get_snapshot()

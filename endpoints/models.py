@@ -1,0 +1,171 @@
+"""Endpoints, Azure groups and models: the configuration every request runs on.
+
+Rows are seeded from librechat.yaml and the environment (``seed_endpoints``)
+and edited in admin.  Secrets are stored as references (``${OPENAI_API_KEY}``,
+``user_provided``) resolved at request time; a literal key typed in admin is
+kept encrypted in ``api_key_secret`` and never shown whole.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class EndpointKind(models.TextChoices):
+    OPENAI = "openAI", "OpenAI"
+    AZURE_OPENAI = "azureOpenAI", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GOOGLE = "google", "Google Gemini"
+    CUSTOM = "custom", "Custom (OpenAI-compatible)"
+    ASSISTANTS = "assistants", "OpenAI Assistants"
+    AZURE_ASSISTANTS = "azureAssistants", "Azure Assistants"
+
+
+#: LibreChat's built-in endpoint names; a custom endpoint may not take one.
+BUILTIN_NAMES = frozenset(
+    {"openAI", "azureOpenAI", "anthropic", "google", "assistants", "azureAssistants", "agents", "bedrock"}
+)
+
+
+class Source(models.TextChoices):
+    DEFAULT = "default", "LibreChat default"
+    ENV = "env", "environment variable"
+    YAML = "yaml", "librechat.yaml"
+    FETCHED = "fetched", "fetched from upstream"
+    ADMIN = "admin", "admin"
+
+
+class Wire(models.TextChoices):
+    """Which wire protocol a custom endpoint speaks (LibreChat's ``provider``)."""
+
+    OPENAI = "openai", "OpenAI-compatible"
+    ANTHROPIC = "anthropic", "Anthropic Messages"
+
+
+USER_PROVIDED = "user_provided"
+
+
+class SecretFields(models.Model):
+    """An API key reference plus, when typed literally in admin, its ciphertext."""
+
+    api_key = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A reference such as ${OPENAI_API_KEY}, or user_provided. "
+        "A literal key typed here is encrypted and replaced by a masked placeholder.",
+    )
+    api_key_secret = models.TextField(blank=True, editable=False)
+    api_key_hint = models.CharField(max_length=16, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def user_provides_key(self) -> bool:
+        return self.api_key == USER_PROVIDED
+
+
+class Endpoint(SecretFields):
+    name = models.CharField(max_length=100, unique=True, help_text="The key in the API: openAI, anthropic, groq …")
+    kind = models.CharField(max_length=20, choices=EndpointKind.choices)
+    wire = models.CharField(max_length=20, choices=Wire.choices, default=Wire.OPENAI)
+    enabled = models.BooleanField(default=True)
+    base_url = models.CharField(max_length=2000, blank=True, help_text="May hold ${VAR} or user_provided.")
+    organization = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    add_params = models.JSONField(default=dict, blank=True)
+    drop_params = models.JSONField(default=list, blank=True)
+    models_fetch = models.BooleanField(default=False, help_text="List models from GET {baseURL}/models.")
+    user_id_query = models.BooleanField(default=False)
+    model_display_label = models.CharField(max_length=200, blank=True)
+    icon_url = models.CharField(max_length=2000, blank=True)
+    # Assistants settings (assistants / azureAssistants)
+    capabilities = models.JSONField(null=True, blank=True)
+    version = models.CharField(max_length=20, blank=True)
+    retrieval_models = models.JSONField(null=True, blank=True)
+    disable_builder = models.BooleanField(default=False)
+    supported_ids = models.JSONField(null=True, blank=True)
+    excluded_ids = models.JSONField(null=True, blank=True)
+    private_assistants = models.BooleanField(default=False)
+    poll_interval_ms = models.PositiveIntegerField(null=True, blank=True)
+    timeout_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Extensions (LibreChat ignores these keys inside an endpoint item)
+    rate_limit = models.JSONField(null=True, blank=True, help_text='{"requests": 60, "tokens": 100000, "windowSeconds": 60}')
+    fallbacks = models.JSONField(default=list, blank=True, help_text='["endpoint/model", …] for every model here')
+    # Other LibreChat keys of the item (titleConvo, titleModel, …), kept for export.
+    extra = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    admin_modified = models.BooleanField(
+        default=False, help_text="Edited in admin: a later seed keeps it unless run with --overwrite."
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Order among custom endpoints in the yaml.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def user_provides_url(self) -> bool:
+        return self.base_url == USER_PROVIDED
+
+
+class AzureGroup(SecretFields):
+    """One group of ``endpoints.azureOpenAI.groups``: an Azure resource or a serverless deployment."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="groups")
+    group = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    instance_name = models.CharField(max_length=200, blank=True)
+    deployment_name = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=50, blank=True)
+    base_url = models.CharField(max_length=2000, blank=True)
+    serverless = models.BooleanField(default=False)
+    assistants = models.BooleanField(default=False)
+    headers = models.JSONField(default=dict, blank=True, help_text="LibreChat's additionalHeaders")
+    add_params = models.JSONField(default=dict, blank=True)
+    drop_params = models.JSONField(default=list, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["position", "group"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "group"], name="unique_group_per_endpoint")]
+
+    def __str__(self) -> str:
+        return self.group
+
+
+class EndpointModel(models.Model):
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="models")
+    model_id = models.CharField(max_length=255, help_text="The upstream's model id (Azure: the visible model name).")
+    label = models.CharField(max_length=255, blank=True)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    vision = models.BooleanField(default=False)
+    tools = models.BooleanField(default=True)
+    streaming = models.BooleanField(default=True)
+    fallbacks = models.JSONField(default=list, blank=True, help_text='["endpoint/model", …] tried in order')
+    rate_limit = models.JSONField(null=True, blank=True)
+    # Azure: which group serves it, and the per-model deployment mapping.
+    group = models.ForeignKey(AzureGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="models")
+    deployment_name = models.CharField(max_length=200, blank=True)
+    api_version = models.CharField(max_length=50, blank=True)
+    # Price overrides, USD per 1M tokens; empty means "use the genai-prices catalog".
+    prompt_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    completion_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cached_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    # Set per model in yaml or admin; kept for export.
+    overrides = models.JSONField(default=dict, blank=True, editable=False)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    admin_modified = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["endpoint", "position", "model_id"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "model_id"], name="unique_model_per_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint.name}/{self.model_id}"

@@ -1,0 +1,395 @@
+"""The shared upstream HTTP client, and one streaming upstream call with its deadlines.
+
+One ``httpx2.AsyncClient`` per event loop (a client's pool is bound to the loop that opened its
+connections; tests and workers may run several loops), with HTTP keep-alive, no redirects and no
+proxy settings from the environment. A second, SSRF-guarded client serves base URLs that users
+supplied (``endpoints/netguard.py``).
+
+:class:`UpstreamSSE` is the one place where transport errors, HTTP statuses and timeouts become
+:class:`ProviderError`: adapters only build URLs, headers and bodies and parse events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import httpx2
+
+from .base import ProviderError, Timeouts
+from .sse import DEFAULT_MAX_LINE, SSEParser
+
+__all__ = ["StatusMapper", "UpstreamSSE", "aclose_clients", "get_client", "get_json", "transport_error"]
+
+logger = logging.getLogger(__name__)
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx2.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+_clients_lock = threading.Lock()
+
+KEEPALIVE_EXPIRY = 30.0  # seconds an idle pooled connection is kept for reuse
+MAX_ERROR_BODY = 64 * 1024  # an error body is read only to classify it, never shown
+DRAIN_SECONDS = 0.5  # after the terminator, how long to wait for the body to end so the connection is reused
+
+
+def _max_connections() -> int:
+    try:
+        from django.conf import settings
+
+        return int(getattr(settings, "UPSTREAM_MAX_CONNECTIONS", 1000))
+    except Exception:  # settings not configured (scripts, benchmarks)
+        return 1000
+
+
+def _build_client(guarded: bool) -> httpx2.AsyncClient:
+    size = _max_connections()
+    options: dict[str, Any] = {
+        "trust_env": False,  # no proxies or netrc from the environment
+        "follow_redirects": False,  # a redirect could leave the vetted host
+        "timeout": httpx2.Timeout(10.0),  # every call passes its own
+        "limits": httpx2.Limits(
+            max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY
+        ),
+    }
+    if guarded:
+        try:
+            from endpoints.netguard import guarded_transport
+        except ImportError as exc:
+            raise RuntimeError("endpoints.netguard.guarded_transport is not available") from exc
+        options["transport"] = guarded_transport()
+    return httpx2.AsyncClient(**options)
+
+
+def get_client(guarded: bool = False) -> httpx2.AsyncClient:
+    """The shared client of the running event loop (``guarded=True``: the SSRF-guarded one)."""
+    loop = asyncio.get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is not None:
+        client = per_loop.get(guarded)
+        if client is not None and not client.is_closed:
+            return client
+    with _clients_lock:
+        per_loop = _clients.setdefault(loop, {})
+        client = per_loop.get(guarded)
+        if client is None or client.is_closed:
+            client = per_loop[guarded] = _build_client(guarded)
+        return client
+
+
+async def aclose_clients() -> None:
+    """Close the running loop's clients (at shutdown, or at the end of a test's loop)."""
+    loop = asyncio.get_running_loop()
+    with _clients_lock:
+        per_loop = _clients.pop(loop, {})
+    for client in per_loop.values():
+        await client.aclose()
+
+
+# --- Errors ---
+
+StatusMapper = Callable[[int, httpx2.Headers, Any], ProviderError]
+"""An adapter's ``_map_status(status, headers, body)``: body is the parsed JSON error body or None."""
+
+
+def transport_error(exc: Exception, guarded: bool = False) -> ProviderError:
+    """A connection-level failure as a ProviderError (never with the exception's text)."""
+    if guarded and isinstance(exc, httpx2.ConnectError):
+        from endpoints.netguard import BlockedAddressError
+
+        if isinstance(exc, BlockedAddressError):
+            return ProviderError("invalid_base_url", "The base URL points to an address that is not allowed.")
+    if isinstance(exc, httpx2.ConnectTimeout):
+        return ProviderError("upstream_timeout", "The provider did not accept the connection in time.", retryable=True)
+    if isinstance(exc, httpx2.PoolTimeout):
+        return ProviderError("upstream_timeout", "Too many open connections to the provider.", retryable=True)
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderError("upstream_timeout", "The provider did not answer in time.", retryable=True)
+    if isinstance(exc, httpx2.ConnectError | OSError):
+        return ProviderError("upstream_error", "Could not connect to the provider.", retryable=True)
+    if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.InvalidURL):
+        return ProviderError("upstream_error", "The provider URL is not valid.", retryable=True)
+    return ProviderError("upstream_error", "The connection to the provider failed.", retryable=True)
+
+
+def _timeout(first: bool) -> ProviderError:
+    if first:
+        return ProviderError("upstream_timeout", "The provider did not start answering in time.", retryable=True)
+    return ProviderError("upstream_timeout", "The provider stopped sending data.", retryable=True)
+
+
+def _load_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+# --- Deadlines ---
+
+
+class _Watchdog:
+    """First-token and idle deadlines around awaits on the upstream, cheap enough for every chunk.
+
+    ``asyncio.timeout()`` per chunk would push and cancel a timer per chunk; here a chunk only
+    stores a float, and one timer handle lives until the deadline, rescheduling itself while data
+    keeps coming. It cancels the reading task only while that task waits on the upstream (never
+    while the consumer of the stream holds it between two events).
+    """
+
+    __slots__ = ("_handle", "_handle_at", "_loop", "_task", "deadline", "fired", "waiting")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._handle_at = 0.0
+        self.deadline = 0.0
+        self.waiting = False
+        self.fired = False
+
+    def arm(self, seconds: float) -> None:
+        self.deadline = self._loop.time() + seconds
+        self._task = asyncio.current_task()
+        self.waiting = True
+        if self._handle is None:
+            self._schedule()
+        elif self._handle_at > self.deadline:  # a shorter deadline than the pending timer's
+            self._handle.cancel()
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._handle_at = self.deadline
+        self._handle = self._loop.call_at(self.deadline, self._check)
+
+    def _check(self) -> None:
+        self._handle = None
+        if not self.waiting:
+            return  # re-armed by the next wait
+        if self._loop.time() + 0.001 >= self.deadline:
+            self.fired = True
+            if self._task is not None:
+                self._task.cancel()
+        else:
+            self._schedule()  # data came meanwhile: the deadline moved on
+
+    def expired(self) -> bool:
+        """After a CancelledError: True if it was ours (then it is absorbed), False if it came from outside."""
+        if not self.fired:
+            return False
+        self.fired = False
+        task = self._task
+        return task is None or task.uncancel() == 0
+
+    def close(self) -> None:
+        self.waiting = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+# --- One streaming call ---
+
+
+class UpstreamSSE:
+    """POST a JSON body and iterate the answer's SSE events as ``(event, data)`` pairs.
+
+    ``async with UpstreamSSE(...) as events: async for event, data in events: ...``. Entering
+    sends the request and checks the status (an error status becomes the ProviderError that the
+    adapter's ``map_status`` returns); leaving closes the response, which also closes the
+    connection unless the body was read to its end (see :meth:`drain`). The first-token deadline
+    runs from sending the request to the first body bytes, then the idle deadline between chunks.
+    A body that ends inside an event raises ``upstream_error``; a clean end is the adapter's to
+    judge, as it knows its vendor's terminator.
+    """
+
+    __slots__ = (
+        "_events",
+        "_first",
+        "_guarded",
+        "_index",
+        "_iter",
+        "_parser",
+        "_request",
+        "_response",
+        "_timeouts",
+        "_watchdog",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        map_status: StatusMapper,
+        timeouts: Timeouts,
+        guarded: bool = False,
+        max_line: int = DEFAULT_MAX_LINE,
+    ) -> None:
+        self._request = (url, headers, body, map_status)
+        self._timeouts = timeouts
+        self._guarded = guarded
+        self._parser = SSEParser(max_line)
+        self._events: list[tuple[str, str]] = []
+        self._index = 0
+        self._first = True  # no body byte received yet: the first-token deadline applies
+        self._response: httpx2.Response | None = None
+        self._iter: Any = None
+        self._watchdog: _Watchdog | None = None
+
+    async def __aenter__(self) -> UpstreamSSE:
+        url, headers, body, map_status = self._request
+        t = self._timeouts
+        client = get_client(self._guarded)
+        request = client.build_request(
+            "POST",
+            url,
+            headers=headers,
+            content=_dumps(body),
+            # Reads are bounded by the watchdog below, which also covers waiting for the headers.
+            timeout=httpx2.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect),
+        )
+        watchdog = self._watchdog = _Watchdog()
+        watchdog.arm(t.first_token)
+        try:
+            self._response = await client.send(request, stream=True)
+        except asyncio.CancelledError:
+            watchdog.close()
+            if watchdog.expired():
+                raise _timeout(True) from None
+            raise
+        except httpx2.HTTPError as exc:
+            watchdog.close()
+            raise transport_error(exc, self._guarded) from None
+        finally:
+            watchdog.waiting = False
+        response = self._response
+        try:
+            encoded = response.headers.get("content-encoding", "identity") != "identity"
+            self._iter = (response.aiter_bytes() if encoded else response.aiter_raw()).__aiter__()
+            status = response.status_code
+            if status >= 300:
+                logger.debug("upstream answered HTTP %s", status)
+                raise map_status(status, response.headers, _load_json(await self._read_all(MAX_ERROR_BODY)))
+            if response.headers.get("content-type", "").startswith("application/json"):
+                raise ProviderError("upstream_error", "The provider answered without streaming.", status=status)
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
+        response, self._response = self._response, None
+        if response is not None:
+            try:
+                await response.aclose()
+            except httpx2.HTTPError:
+                pass  # closing a broken connection
+
+    async def _chunk(self, seconds: float) -> bytes | None:
+        """The next body chunk, or None at the end of the body."""
+        watchdog = self._watchdog
+        assert watchdog is not None
+        watchdog.arm(seconds)
+        try:
+            return await self._iter.__anext__()  # type: ignore[no-any-return]
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if watchdog.expired():
+                raise _timeout(self._first) from None
+            raise
+        except httpx2.HTTPError as exc:
+            if watchdog.expired():
+                raise _timeout(self._first) from None
+            raise transport_error(exc, self._guarded) from None
+        finally:
+            watchdog.waiting = False
+
+    async def _read_all(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = await self._chunk(self._timeouts.first_token if self._first else self._timeouts.idle)
+            if chunk is None:
+                break
+            self._first = False
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)[:limit]
+
+    def __aiter__(self) -> UpstreamSSE:
+        return self
+
+    async def __anext__(self) -> tuple[str, str]:
+        events = self._events
+        if self._index < len(events):
+            event = events[self._index]
+            self._index += 1
+            return event
+        while True:
+            chunk = await self._chunk(self._timeouts.first_token if self._first else self._timeouts.idle)
+            if chunk is None:
+                if not self._parser.ended_cleanly:
+                    raise ProviderError("upstream_error", "The provider's stream ended mid-event.", retryable=True)
+                raise StopAsyncIteration
+            self._first = False
+            events = self._parser.feed(chunk)
+            if events:
+                self._events = events
+                self._index = 1
+                return events[0]
+
+    async def drain(self) -> None:
+        """Read what is left of the body (normally only the end of the chunked encoding) so the
+        connection goes back to the pool; gives up quietly after DRAIN_SECONDS."""
+        try:
+            while await self._chunk(DRAIN_SECONDS) is not None:
+                pass
+        except ProviderError:
+            pass
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def get_json(
+    url: str,
+    *,
+    headers: dict[str, str],
+    params: dict[str, Any] | None,
+    map_status: StatusMapper,
+    timeouts: Timeouts,
+    guarded: bool = False,
+) -> Any:
+    """GET a small JSON document (model lists), with the same error mapping as chat calls."""
+    client = get_client(guarded)
+    timeout = httpx2.Timeout(
+        connect=timeouts.connect, read=timeouts.first_token, write=timeouts.idle, pool=timeouts.connect
+    )
+    try:
+        response = await client.get(url, headers=headers, params=params, timeout=timeout)
+    except httpx2.HTTPError as exc:
+        raise transport_error(exc, guarded) from None
+    if response.status_code >= 300:
+        logger.debug("upstream answered HTTP %s", response.status_code)
+        raise map_status(response.status_code, response.headers, _load_json(response.content[:MAX_ERROR_BODY]))
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200) from None

@@ -1,0 +1,311 @@
+"""Settings: the only module that reads the environment.
+
+Every variable is read through django-environ; a value that cannot be parsed
+stops start-up with ``ImproperlyConfigured`` naming the variable.  A ``.env``
+file next to ``manage.py`` is read first (LibreChat keeps its settings there),
+real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+_dotenv = BASE_DIR / ".env"
+if _dotenv.is_file():
+    environ.Env.read_env(_dotenv, overwrite=False)
+
+#: The process environment, for request-time ``${VAR}`` interpolation in
+#: endpoint configuration (see ``endpoints.config.interpolate``).
+ENVIRON = env.ENVIRON
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected true or false, got {raw!r}")
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = env.str(name, default=None)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.str(name, default=None)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise ImproperlyConfigured(f"{name}: must be a finite number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _list(name: str) -> list[str] | None:
+    raw = env.str(name, default=None)
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = _bool("DEBUG", False)
+TESTING = _bool("TESTING", False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured(
+            "SECRET_KEY: not set. Set it in the environment or in .env "
+            "(scripts/run writes a .env with fresh random keys)."
+        )
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS") or (["*"] if DEBUG or TESTING else ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS") or []
+
+# --- HTTPS (set SECURE_HTTPS=true in production behind TLS) -------------------
+SECURE_HTTPS = _bool("SECURE_HTTPS", False)
+SECURE_SSL_REDIRECT = SECURE_HTTPS
+SESSION_COOKIE_SECURE = SECURE_HTTPS
+CSRF_COOKIE_SECURE = SECURE_HTTPS
+SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if SECURE_HTTPS:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "endpoints",
+    "usage",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "librechat_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "librechat_site.wsgi.application"
+ASGI_APPLICATION = "librechat_site.asgi.application"
+
+# --- Database ----------------------------------------------------------------
+try:
+    _db = env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+except Exception as exc:  # django-environ raises several types for bad URLs
+    raise ImproperlyConfigured(f"DATABASE_URL: cannot parse it ({exc})") from None
+if not _db.get("ENGINE"):
+    raise ImproperlyConfigured("DATABASE_URL: unsupported scheme (use sqlite:/// or postgres://)")
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions and a busy timeout keep concurrent writers from
+    # failing with "database is locked"; WAL lets readers go on meanwhile.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    _db["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", 0)
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES: dict[str, dict[str, Any]] = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and channel layer -------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL: expected redis://host:port/db, got {REDIS_URL!r}")
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="lc"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "lc"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth, REST --------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/playground/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "endpoints.auth.BearerOrTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "endpoints.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- LibreChat configuration -------------------------------------------------
+CONFIG_PATH = env.str("CONFIG_PATH", default="")
+DEFAULT_CONFIG_PATH = BASE_DIR / "librechat.yaml"
+SHIPPED_CONFIG_PATH = BASE_DIR / "fixtures" / "librechat.yaml"
+SEED_ON_START = _bool("SEED_ON_START", False)
+
+#: LibreChat's endpoint variables, as read at start-up.  Secrets among them are
+#: never copied into the database: seeding stores ``${NAME}`` references.
+LIBRECHAT_ENDPOINT_VARS: dict[str, str | None] = {
+    name: env.str(name, default=None)
+    for name in (
+        "ENDPOINTS",
+        "OPENAI_API_KEY",
+        "OPENAI_MODELS",
+        "OPENAI_REVERSE_PROXY",
+        "OPENAI_ORGANIZATION",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_MODELS",
+        "ANTHROPIC_REVERSE_PROXY",
+        "GOOGLE_KEY",
+        "GOOGLE_MODELS",
+        "GOOGLE_REVERSE_PROXY",
+        "ASSISTANTS_API_KEY",
+        "ASSISTANTS_BASE_URL",
+        "ASSISTANTS_MODELS",
+    )
+}
+
+#: Keys that encrypt stored secrets, newest first (Fernet keys or LibreChat's
+#: 64-hex-character CREDS_KEY).  Never derived from SECRET_KEY.
+CREDS_KEYS = _list("CREDS_KEY") or []
+if not CREDS_KEYS and not (DEBUG or TESTING):
+    raise ImproperlyConfigured(
+        "CREDS_KEY: not set. It encrypts stored API keys; generate one with "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+    )
+
+# --- Upstream calls ----------------------------------------------------------
+UPSTREAM_CONNECT_TIMEOUT = _float("UPSTREAM_CONNECT_TIMEOUT", 10.0)
+UPSTREAM_FIRST_TOKEN_TIMEOUT = _float("UPSTREAM_FIRST_TOKEN_TIMEOUT", 60.0)
+UPSTREAM_IDLE_TIMEOUT = _float("UPSTREAM_IDLE_TIMEOUT", 30.0)
+UPSTREAM_MAX_CONNECTIONS = _int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+MODELS_FETCH_TTL = _int("MODELS_FETCH_TTL", 120)
+
+# --- Limits (LibreChat's variables and defaults) -----------------------------
+LIMIT_MESSAGE_IP = _bool("LIMIT_MESSAGE_IP", True)
+MESSAGE_IP_MAX = _int("MESSAGE_IP_MAX", 40, minimum=1)
+MESSAGE_IP_WINDOW = _int("MESSAGE_IP_WINDOW", 1, minimum=1)  # minutes, as in LibreChat
+LIMIT_MESSAGE_USER = _bool("LIMIT_MESSAGE_USER", False)
+MESSAGE_USER_MAX = _int("MESSAGE_USER_MAX", 40, minimum=1)
+MESSAGE_USER_WINDOW = _int("MESSAGE_USER_WINDOW", 1, minimum=1)
+LIMIT_CONCURRENT_MESSAGES = _bool("LIMIT_CONCURRENT_MESSAGES", True)
+CONCURRENT_MESSAGE_MAX = _int("CONCURRENT_MESSAGE_MAX", 2, minimum=1)
+
+
+def _proxies(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for item in _list(name) or []:
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return nets
+
+
+#: Proxies whose X-Forwarded-For is believed; empty means REMOTE_ADDR only.
+TRUSTED_PROXIES = _proxies("TRUSTED_PROXIES")
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="DEBUG" if DEBUG else "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
+}

@@ -1,0 +1,26 @@
+"""Small helpers shared by tests: seed a config from yaml text, make API clients."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from endpoints.config import parse_text
+from endpoints.config.seed import SeedReport, apply
+
+
+def seed(text: str, env: dict[str, str | None] | None = None, **options: bool) -> SeedReport:
+    return apply(parse_text(text, env=env or {}), **options)
+
+
+def make_user(username: str = "alice", *, staff: bool = False):  # type: ignore[no-untyped-def]
+    user = get_user_model().objects.create_user(username, password="pw-" + username, is_staff=staff)
+    return user
+
+
+def token_client(user, scheme: str = "Bearer") -> APIClient:  # type: ignore[no-untyped-def]
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token.key}")
+    return client
