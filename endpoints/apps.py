@@ -16,6 +16,13 @@ class EndpointsConfig(AppConfig):
         def changed(**_kwargs: object) -> None:
             bump_version()
 
+        from django.test.signals import setting_changed
+
+        def setting(setting: str, **_kwargs: object) -> None:
+            if setting in ("LIBRECHAT_ENDPOINT_VARS", "ENVIRON"):
+                bump_version()
+
+        setting_changed.connect(setting, weak=False, dispatch_uid="bump-on-setting")
         for model in (Endpoint, AzureGroup, EndpointModel):
-            post_save.connect(changed, sender=model, dispatch_uid=f"bump-{model.__name__}")
-            post_delete.connect(changed, sender=model, dispatch_uid=f"bump-del-{model.__name__}")
+            post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"bump-{model.__name__}")
+            post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"bump-del-{model.__name__}")

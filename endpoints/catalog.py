@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -138,7 +139,7 @@ class EndpointInfo:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    version: int
+    version: str
     endpoints: dict[str, EndpointInfo]
 
     def get(self, name: str) -> EndpointInfo | None:
@@ -148,29 +149,33 @@ class Snapshot:
 # --- version key ---------------------------------------------------------------------
 
 
-def current_version() -> int:
+def current_version() -> str:
+    """The configuration's version: a random token, so a flushed or restarted cache
+    can never bring back a number some worker still holds a snapshot for."""
     version = cache.get(VERSION_KEY)
     if version is None:
-        cache.add(VERSION_KEY, 1, timeout=None)
-        version = cache.get(VERSION_KEY, 1)
-    return int(version)
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(VERSION_KEY) or "unversioned"
+    return str(version)
+
+
+def _bump() -> None:
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def bump_version() -> None:
-    """Invalidate every worker's snapshot: runs after the surrounding transaction commits."""
+    """Invalidate every worker's snapshot, now and again once the transaction commits.
 
-    def _bump() -> None:
-        try:
-            cache.incr(VERSION_KEY)
-        except ValueError:  # the key expired or was never set
-            cache.add(VERSION_KEY, 2, timeout=None)
-
+    The second bump matters: a worker that rebuilt the snapshot between the two
+    saw the rows before the commit, and must not keep that copy.
+    """
+    _bump()
     transaction.on_commit(_bump)
 
 
 # --- snapshot -----------------------------------------------------------------------
 
-_memo: dict[int, Snapshot] = {}
+_memo: dict[str, Snapshot] = {}
 _memo_lock = threading.Lock()
 
 
@@ -203,7 +208,7 @@ def _key_available(api_key: str, api_key_secret: str) -> bool:
     return bool(api_key) and not is_unresolved(resolve(api_key))
 
 
-def build_snapshot(version: int = 0) -> Snapshot:
+def build_snapshot(version: str = "") -> Snapshot:
     order = _enabled_order()
     custom_order = order.index("custom") if "custom" in order else 9999
     rows = Endpoint.objects.filter(enabled=True).prefetch_related("models__group", "groups").order_by("position", "name")

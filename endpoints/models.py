@@ -8,6 +8,7 @@ kept encrypted in ``api_key_secret`` and never shown whole.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -169,3 +170,27 @@ class EndpointModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint.name}/{self.model_id}"
+
+
+class UserKey(models.Model):
+    """A user's own key (and base URL) for a ``user_provided`` endpoint, as LibreChat's ``Key``.
+
+    ``ciphertext`` holds the value in LibreChat's format, encrypted by ``endpoints.secrets`` with
+    the context ``userkey:<user id>:<endpoint>``; ``hint`` is its masked tail (``…a1b2``).
+    ``expires_at`` empty means the key never expires.  See ``endpoints.userkeys``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="endpoint_keys")
+    endpoint = models.CharField(max_length=100, help_text="The endpoint's name, as in /api/endpoints.")
+    ciphertext = models.TextField(editable=False)
+    hint = models.CharField(max_length=16, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user", "endpoint"]
+        constraints = [models.UniqueConstraint(fields=["user", "endpoint"], name="unique_key_per_user_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} key of user {self.user_id}"

@@ -1,4 +1,5 @@
-"""Protocol routing: which consumer serves which path."""
+"""Protocol routing: chat streaming and the gateway are channels consumers; the
+rest (admin, pages, REST resources) is the Django application."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ from typing import Any
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
+from endpoints.consumers import http_routes, websocket_routes
+
 
 def build_application(django_app: Any) -> ProtocolTypeRouter:
-    http_routes: list[Any] = [re_path(r"", django_app)]
-    ws_routes: list[Any] = []
-    return ProtocolTypeRouter({"http": URLRouter(http_routes), "websocket": URLRouter(ws_routes)})
+    return ProtocolTypeRouter(
+        {
+            "http": URLRouter([*http_routes, re_path(r"", django_app)]),
+            "websocket": URLRouter(websocket_routes),
+        }
+    )

@@ -6,12 +6,12 @@ opened are listeners on the loopback interface that must see no traffic.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import http.server
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -104,7 +104,7 @@ HOSTILE = [
     Hostile("http://[64:ff9b:1::7f00:1]:{port}/", "local-use NAT64 address embedding 127.0.0.1"),
     Hostile("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/", "Teredo address embedding 127.0.0.1"),
     Hostile("http://[2001:0:4136:e378:8000:63bf:f7f7:f7f7]/", "is a Teredo address"),
-    Hostile("http://[fe80::1%25eth0]:{port}/", "IPv6 zone ids", "refused"),
+    Hostile("http://[fe80::1%25eth0]:{port}/", "IPv6 zone ids"),
     Hostile("http://[fe80::1]/", "fe80::1 is a link-local address"),
     Hostile("http://[fd12:3456::1]/", "fd12:3456::1 is a private (unique local) address"),
     Hostile("http://[ff02::1]/", "ff02::1 is a multicast address"),
@@ -148,12 +148,12 @@ HOSTILE = [
     Hostile("http://public.example#@127.0.0.1:{port}/", "must not contain a fragment", None),
     Hostile("http://127.0.0.1:{port}\\@public.example/", "must not contain backslashes", None),
     Hostile("http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x", "whitespace or control characters", "refused"),
-    Hostile("http://127.0.0.1:{port}\t/", "whitespace or control characters"),
+    Hostile("http://127.0.0.1:{port}\t/", "whitespace or control characters", "refused"),
     Hostile("http://127\u30020\u30020\u30021:{port}/", "must be ASCII"),
     Hostile("http://1.2.3.4.5/", "1.2.3.4.5 looks like an IP address but is not a valid one", None),
     Hostile("http://127.0.0.1%2f@public.example/", "must not contain credentials", None),
-    Hostile("http://public.example:0/", "port must be between 1 and 65535", "refused"),
-    Hostile("http://public.example:99999/", "port must be between 1 and 65535", "refused"),
+    Hostile("http://public.example:0/", "port must be between 1 and 65535", None),
+    Hostile("http://public.example:99999/", "port must be between 1 and 65535", None),
     # Not HTTP, or no host
     Hostile("ftp://127.0.0.1:{port}/", "not ftp:", "refused"),
     Hostile("file:///etc/passwd", "not file:", "refused"),
@@ -290,7 +290,7 @@ def test_it_accepts_a_public_name_and_normalizes_it(dns):
     "url, normalized",
     [
         ("http://93.184.215.14/v1", "http://93.184.215.14/v1"),
-        ("http://1572395790/v1", "http://93.184.215.14/v1"),
+        ("http://1572394766/v1", "http://93.184.215.14/v1"),
         ("http://[2606:4700:0::1111]/", "http://[2606:4700::1111]"),
         ("http://[64:ff9b::8.8.8.8]/", "http://[64:ff9b::808:808]"),
         ("http://[2002:808:808::1]/", "http://[2002:808:808::1]"),
@@ -362,10 +362,12 @@ def test_it_refuses_metadata_names_always_and_local_names_for_users():
 # --- Connect time --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hostile", HOSTILE, ids=[h.url for h in HOSTILE])
+# Entries whose client target is public (parser tricks, bad ports) only matter at save time.
+CLIENT_HOSTILE = [h for h in HOSTILE if h.client is not None]
+
+
+@pytest.mark.parametrize("hostile", CLIENT_HOSTILE, ids=[h.url for h in CLIENT_HOSTILE])
 async def test_it_refuses_hostile_urls_in_the_guarded_client(hostile, dns, listener):
-    if hostile.client is None:
-        pytest.skip("the client's own target is public: a save-time parser trick")
     expected = BlockedAddressError if hostile.client == "blocked" else (httpx2.UnsupportedProtocol, httpx2.InvalidURL)
 
     async with make_guarded_client(resolver=dns) as client:
@@ -382,8 +384,8 @@ async def test_it_lets_no_hostile_url_reach_the_listener(dns, listener):
             url = _url(hostile, listener.port)
             with pytest.raises(UnsafeURLError):
                 validate_user_url(url, resolve=dns)
-            if hostile.client is None:
-                continue
+        for hostile in CLIENT_HOSTILE:
+            url = _url(hostile, listener.port)
             try:
                 await client.get(url, follow_redirects=True)
             except (httpx2.HTTPError, httpx2.InvalidURL) as exc:
@@ -391,7 +393,7 @@ async def test_it_lets_no_hostile_url_reach_the_listener(dns, listener):
             else:
                 outcomes.append("RESPONSE")
 
-    time.sleep(0.3)  # let the listener threads notice anything in flight
+    await asyncio.sleep(0.3)  # let the listener threads notice anything in flight
     assert "RESPONSE" not in outcomes
     assert listener.connections == 0
     assert listener.received == 0
@@ -468,6 +470,19 @@ async def test_it_connects_to_the_vetted_address_keeping_the_host_header(redirec
     assert dns.calls == ["upstream.test"]
 
 
+async def test_it_keeps_the_client_usable_after_a_refusal(redirect_server):
+    dns = FakeDNS({"upstream.test": ["127.0.0.1"]})
+
+    async with make_guarded_client(allow_private=True, resolver=dns) as client:
+        for _ in range(3):
+            with pytest.raises(BlockedAddressError):
+                await client.get("http://meta.example/")
+        response = await client.get(f"http://upstream.test:{redirect_server.port}/")
+
+    assert response.status_code == 302
+    assert len(redirect_server.requests) == 1
+
+
 async def test_it_resolves_with_the_system_resolver_by_default(redirect_server):
     async with make_guarded_client(allow_private=True) as client:
         response = await client.get(f"http://localhost:{redirect_server.port}/")
@@ -475,7 +490,7 @@ async def test_it_resolves_with_the_system_resolver_by_default(redirect_server):
     assert response.status_code == 302
 
     async with make_guarded_client() as client:
-        with pytest.raises(BlockedAddressError, match="localhost is a local-only name|loopback"):
+        with pytest.raises(BlockedAddressError, match="localhost: it is a local-only name"):
             await client.get(f"http://localhost:{redirect_server.port}/")
 
 
@@ -485,7 +500,7 @@ async def test_it_keeps_tls_sni_and_certificate_checks_on_the_original_name(tmp_
     dns = FakeDNS({"upstream.test": ["127.0.0.1"]})
     try:
         verify = ssl.create_default_context(cafile=str(ca))
-        client = make_guarded_client(allow_private=True, resolver=dns, transport_options={"verify": verify})
+        client = make_guarded_client(allow_private=True, resolver=dns, verify=verify)
         async with client:
             response = await client.get(f"https://upstream.test:{server.port}/v1/models")
     finally:
@@ -553,9 +568,7 @@ def _self_signed(name: str, directory) -> tuple[object, object]:
     ca.write_bytes(pem)
     certfile = directory / "server.pem"
     certfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         + pem
     )
     return certfile, ca

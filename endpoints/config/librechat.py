@@ -43,6 +43,9 @@ ASSISTANTS_FIELDS = {
     "retrievalModels", "capabilities", "headers", "baseURL", "rateLimit", "fallbacks", "models",
 }  # fmt: skip
 ASSISTANT_CAPABILITIES = {"code_interpreter", "image_vision", "retrieval", "file_search", "actions", "tools"}
+#: Column sizes of Endpoint.name and EndpointModel.model_id.
+MAX_ENDPOINT_NAME = 100
+MAX_MODEL_ID = 255
 MODEL_ITEM_KEYS = {
     "name", "label", "description", "contextWindow", "maxOutputTokens", "vision", "tools", "streaming", "fallbacks",
     "rateLimit", "prices",
@@ -146,6 +149,9 @@ def _model_item(r: Reader, item: Any, path: str) -> ModelSpec | None:
         if not item.strip():
             r.error(path, "a model name must not be empty")
             return None
+        if len(item) > MAX_MODEL_ID:
+            r.error(path, f"a model name must be at most {MAX_MODEL_ID} characters")
+            return None
         return ModelSpec(model_id=item, source=Source.YAML)
     if not isinstance(item, dict):
         raw = r.where.raw.get(path)
@@ -155,6 +161,9 @@ def _model_item(r: Reader, item: Any, path: str) -> ModelSpec | None:
     r.only_keys(item, MODEL_ITEM_KEYS, path)
     name = r.string(item, "name", path, required=True)
     if not name:
+        return None
+    if len(name) > MAX_MODEL_ID:
+        r.error(join(path, "name"), f"a model name must be at most {MAX_MODEL_ID} characters")
         return None
     spec = ModelSpec(model_id=name, source=Source.YAML, overrides=dict(item))
     spec.label = r.string(item, "label", path)
@@ -284,6 +293,8 @@ def _custom(r: Reader, item: dict[str, Any], path: str, index: int) -> EndpointS
     name = normalize_name(raw_name.strip())
     if name in BUILTIN_NAMES:
         r.error(join(path, "name"), f"{name!r} is a built-in endpoint name; give the custom endpoint another name")
+    if len(name) > MAX_ENDPOINT_NAME:
+        r.error(join(path, "name"), f"an endpoint name must be at most {MAX_ENDPOINT_NAME} characters")
     spec = EndpointSpec(name=name, kind=EndpointKind.CUSTOM, source=Source.YAML, position=index)
     spec.api_key = r.string(item, "apiKey", path, required=True)
     spec.base_url = r.string(item, "baseURL", path, required=True).strip()

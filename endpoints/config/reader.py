@@ -10,6 +10,10 @@ from typing import Any
 from .yamlfile import Located, Problem, join
 
 _MISSING = object()
+#: The largest whole number a row can hold (PositiveIntegerField on PostgreSQL).
+MAX_INT = 2_147_483_647
+#: Prices are stored as DecimalField(max_digits=14, decimal_places=6).
+MAX_PRICE = Decimal(10) ** 8
 
 
 def _yaml_type(value: Any) -> str:
@@ -85,6 +89,9 @@ class Reader:
         if value < minimum:
             self.error(here, f"must be at least {minimum}, got {value}")
             return None
+        if value > MAX_INT:
+            self.error(here, f"must be at most {MAX_INT}, got {value}")
+            return None
         return value
 
     def price(self, data: dict[str, Any], key: str, path: str) -> Decimal | None:
@@ -102,6 +109,9 @@ class Reader:
             return None
         if isinstance(value, float) and not math.isfinite(value) or not price.is_finite() or price < 0:
             self.error(here, f"a price must be a finite number >= 0, got {value!r}")
+            return None
+        if price >= MAX_PRICE:
+            self.error(here, f"a price must be below {MAX_PRICE} USD per 1M tokens, got {value!r}")
             return None
         return price
 

@@ -84,6 +84,10 @@ class _Converter:
         if isinstance(node, yaml.ScalarNode):
             self.where.raw[path] = node.value
             return self.loader.construct_object(node, deep=True)
+        if node.tag not in _PLAIN_TAGS.get(type(node), ()):
+            # SafeLoader refuses unknown tags on scalars; do the same for lists and mappings
+            # (``!!python/object:…`` on a mapping would otherwise be silently dropped).
+            raise ConfigError([Problem(path, f"unsupported YAML tag {node.tag}", _line(node))])
         self.stack.add(key)
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -105,8 +109,17 @@ class _Converter:
                 key = key_node.value  # e.g. `on:` or `1:` used as a key: keep what was written
             if key in result:
                 raise ConfigError([Problem(join(path, key), "duplicate key", _line(key_node))])
+            # A problem with an entry is reported on the key's line, also when its value
+            # is a block that starts on the next line.
+            self.where.lines.setdefault(join(path, key), _line(key_node) or 0)
             result[key] = self.convert(value_node, join(path, key))
         return result
+
+
+_PLAIN_TAGS: dict[type, tuple[str, ...]] = {
+    yaml.SequenceNode: ("tag:yaml.org,2002:seq",),
+    yaml.MappingNode: ("tag:yaml.org,2002:map",),
+}
 
 
 def _line(node: yaml.Node) -> int | None:
@@ -119,7 +132,10 @@ def load_text(text: str | bytes) -> tuple[Any, Located]:
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise ConfigError([Problem("", f"the file is {size} bytes; the limit is {MAX_BYTES}")])
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks for NUL and other control characters
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", f"not valid YAML: {exc}")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -131,6 +147,8 @@ def load_text(text: str | bytes) -> tuple[Any, Located]:
         raise ConfigError([Problem("", f"not valid YAML: {exc.problem or exc}", line)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("", f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem("", "the file is nested too deeply")]) from None
     finally:
         loader.dispose()
 

@@ -12,9 +12,11 @@ never contains an upstream body or a key.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = [
@@ -30,7 +32,13 @@ __all__ = [
     "Timeouts",
     "ToolCallDelta",
     "Usage",
+    "content_text",
     "estimate_usage",
+    "finalize_body",
+    "parse_data_url",
+    "parse_retry_after",
+    "request_headers",
+    "status_error",
 ]
 
 
@@ -173,6 +181,114 @@ class ProviderError(Exception):
             f"ProviderError({self.kind!r}, {self.message!r}, status={self.status!r}, "
             f"retryable={self.retryable!r}, started={self.started!r})"
         )
+
+
+# --- Plain functions shared by the adapters (each vendor's quirks stay in its module). ---
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def status_error(status: int, *, retry_after: float | None = None, kind: str | None = None) -> ProviderError:
+    """The common HTTP status mapping; adapters refine it in their ``_map_status``."""
+    if kind is None:
+        if status in (401, 403):
+            kind = "invalid_api_key"
+        elif status == 404:
+            kind = "model_not_available"
+        elif status == 429:
+            kind = "upstream_rate_limited"
+        elif status in (400, 413, 422):
+            kind = "invalid_request"
+        else:
+            kind = "upstream_error"
+    message, retryable = _STATUS_TEXT[kind]
+    if kind == "upstream_error":
+        retryable = status >= 500
+    if kind == "upstream_rate_limited" and retry_after is not None:
+        message = f"{message} Retry after {math.ceil(retry_after)} s."
+    return ProviderError(
+        kind, f"{message} (HTTP {status})", status=status, retryable=retryable, retry_after=retry_after
+    )
+
+
+_STATUS_TEXT = {
+    "invalid_api_key": ("The provider rejected the API key.", False),
+    "model_not_available": ("The provider does not offer this model.", True),
+    "upstream_rate_limited": ("The provider is rate limiting requests.", True),
+    "invalid_request": ("The provider rejected the request as invalid.", False),
+    "upstream_error": ("The provider failed to answer.", True),
+    "upstream_timeout": ("The provider did not answer in time.", True),
+    "invalid_base_url": ("The base URL is not allowed.", False),
+}
+
+# Headers an endpoint's configuration may not set: they belong to the HTTP framing.
+_FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
+
+
+def request_headers(vendor: Mapping[str, str], target: Target) -> dict[str, str]:
+    """The vendor's headers (auth, version, content type), then the endpoint's own headers.
+
+    Endpoint headers win on a name clash (compared case-insensitively): a configured
+    ``Authorization`` replaces the adapter's, as LibreChat's ``headers`` would for a gateway that
+    wants its own auth. Framing headers (Host, Content-Length…) are never taken from config.
+    """
+    headers = {name.lower(): value for name, value in vendor.items()}
+    for name, value in target.headers.items():
+        key = name.lower()
+        if key not in _FRAMING_HEADERS:
+            headers[key] = value
+    return headers
+
+
+def finalize_body(body: dict[str, Any], target: Target, protected: Iterable[str] = ("stream",)) -> dict[str, Any]:
+    """LibreChat's addParams (merged last, they win) then dropParams (removed from the result).
+
+    ``protected`` keys are what the adapter's parser depends on (``stream``): config can neither
+    set nor drop them.
+    """
+    keep = frozenset(protected)
+    for key, value in target.add_params.items():
+        if key not in keep:
+            body[key] = value
+    for key in target.drop_params:
+        if key not in keep:
+            body.pop(key, None)
+    return body
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """``data:<mime>;base64,<data>`` -> (mime, base64 data); None for anything else."""
+    if not url.startswith("data:"):
+        return None
+    head, sep, data = url[5:].partition(",")
+    if not sep or not head.endswith(";base64"):
+        return None
+    return head[: -len(";base64")].split(";", 1)[0] or "application/octet-stream", data
+
+
+def content_text(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
 
 
 def _text_chars(content: Any) -> int:

@@ -1,0 +1,329 @@
+"""One chat request: resolve endpoint/model/key -> limits -> provider -> fallbacks -> usage.
+
+:meth:`ChatSession.start` does everything up to the first upstream event and
+raises :class:`ApiError` for anything that fails before it (the transport then
+answers with an HTTP error status); fallbacks are tried there and only there.
+:meth:`ChatSession.events` then yields the contract's events (``created``,
+``fallback``, ``delta``, ``final`` or ``error``).  Whatever happens, including
+a client that goes away, the usage row is finalized exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from usage import services as usage
+from usage.models import Status
+from usage.pricing import price_for
+
+from .catalog import EndpointInfo, ModelInfo, Snapshot, get_snapshot
+from .chatrequest import ChatCall, parse_call
+from .errors import STATUS, ApiError
+from .modelfetch import fetch_models
+from .providers import get_provider_class
+from .providers.base import ChatEvent, ChatRequest, Done, ProviderError, TextDelta, ToolCallDelta, Usage, estimate_usage
+from .targets import TargetError, UserCredentials, build_target
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user, as much as a chat needs (cached with the token)."""
+
+    id: int
+    username: str
+    email: str = ""
+    is_staff: bool = False
+
+
+@dataclass(slots=True)
+class Route:
+    endpoint: EndpointInfo
+    model_id: str
+    model: ModelInfo | None
+    target: Any
+
+
+def provider_error(exc: ProviderError, endpoint: str) -> ApiError:
+    """A provider failure as the contract's error (never the upstream body)."""
+    context: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    if exc.kind in ("invalid_api_key", "model_not_available", "upstream_error", "upstream_timeout"):
+        context["endpoint"] = endpoint
+    if exc.kind == "upstream_rate_limited":
+        context["endpoint"] = endpoint
+        if exc.retry_after is not None:
+            seconds = max(1, round(exc.retry_after))
+            headers["Retry-After"] = str(seconds)
+            context["retry_after"] = seconds
+    return ApiError(exc.kind, exc.message, status=STATUS.get(exc.kind, 502), headers=headers, **context)
+
+
+def _templated(headers: dict[str, str], caller: Caller, call: ChatCall) -> dict[str, str]:
+    """LibreChat's per-request header placeholders ({{LIBRECHAT_USER_ID}} …)."""
+    if not any("{{" in v for v in headers.values()):
+        return headers
+    values = {
+        "{{LIBRECHAT_USER_ID}}": str(caller.id),
+        "{{LIBRECHAT_USER_EMAIL}}": caller.email,
+        "{{LIBRECHAT_USER_USERNAME}}": caller.username,
+        "{{LIBRECHAT_BODY_CONVERSATIONID}}": call.conversation_id,
+        "{{LIBRECHAT_BODY_PARENTMESSAGEID}}": str(call.extra.get("parentMessageId", "")),
+        "{{LIBRECHAT_BODY_MESSAGEID}}": str(call.extra.get("messageId", "")),
+    }
+    result = {}
+    for name, value in headers.items():
+        for placeholder, replacement in values.items():
+            value = value.replace(placeholder, replacement)
+        result[name] = value
+    return result
+
+
+class ChatSession:
+    def __init__(self, caller: Caller, *, via: str = "api", client_ip: str = "") -> None:
+        self.caller = caller
+        self.via = via
+        self.client_ip = client_ip
+        self.request_id = "req_" + uuid.uuid4().hex
+        self.call: ChatCall | None = None
+        self.route: Route | None = None
+        self.fallbacks: list[dict[str, Any]] = []
+        self._stream: AsyncIterator[ChatEvent] | None = None
+        self._first: ChatEvent | None = None
+        self._request: ChatRequest | None = None
+        self._began = time.monotonic()
+        self._first_at: float | None = None
+        self._begin_task: asyncio.Future[None] | None = None
+        self._finished = False
+        self.text: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.usage: Usage | None = None
+        self.done: Done | None = None
+
+    # --- before the first byte -------------------------------------------------
+    async def start(self, data: Any) -> None:
+        """Validate, resolve, admit and open the upstream stream up to its first event."""
+        self._begin_task = asyncio.ensure_future(
+            usage.begin(request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="",
+                        conversation_id="")  # fmt: skip
+        )
+        try:
+            self.call = call = parse_call(data)
+            snapshot = get_snapshot()
+            await self._open_with_fallbacks(snapshot, call)
+        except ApiError as exc:
+            await self._finish(Status.ERROR, exc.type)
+            raise
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish(Status.CLIENT_ABORTED))
+            raise
+
+    async def _open_with_fallbacks(self, snapshot: Snapshot, call: ChatCall) -> None:
+        endpoint = snapshot.get(call.endpoint)
+        if endpoint is None:
+            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.",
+                           endpoint=call.endpoint)  # fmt: skip
+        model = endpoint.model(call.model)
+        chain = [(call.endpoint, call.model)] + [
+            tuple(f.split("/", 1)) for f in ((model.fallbacks if model else ()) or endpoint.fallbacks)
+        ]
+        failure: ApiError | None = None
+        for index, (endpoint_name, model_id) in enumerate(chain):
+            if index > 0 and failure is not None:
+                self.fallbacks.append({
+                    "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
+                    "to": {"endpoint": endpoint_name, "model": model_id},
+                    "reason": failure.type,
+                })  # fmt: skip
+            try:
+                route = await self._route(snapshot, endpoint_name, model_id)
+                await self._open(route)
+                return
+            except ApiError as exc:
+                if index == 0 and exc.type != "model_not_available":
+                    raise
+                failure = failure if index > 0 and failure else exc
+            except ProviderError as exc:
+                failure = provider_error(exc, endpoint_name)
+                if not exc.retryable:
+                    raise failure from None
+                log.info("request %s: %s/%s failed (%s)", self.request_id, endpoint_name, model_id, exc.kind)
+        assert failure is not None
+        raise failure
+
+    async def _route(self, snapshot: Snapshot, endpoint_name: str, model_id: str) -> Route:
+        endpoint = snapshot.get(endpoint_name)
+        if endpoint is None:
+            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {endpoint_name!r}.",
+                           endpoint=endpoint_name)  # fmt: skip
+        credentials = await self._credentials(endpoint)
+        if not endpoint.user_provides_url:
+            offered = await fetch_models(endpoint, user_id=str(self.caller.id))
+            if model_id not in offered and endpoint.model(model_id) is None:
+                raise ApiError("model_not_available", f"{endpoint_name} does not offer the model {model_id!r}.",
+                               endpoint=endpoint_name, model=model_id)  # fmt: skip
+        model = endpoint.model(model_id)
+        assert self.call is not None
+        if self.call.has_images and model is not None and not model.vision:
+            raise ApiError("invalid_request", f"The model {model_id!r} does not accept images.",
+                           errors={"messages": ["Remove the images or pick a model with vision."]})  # fmt: skip
+        try:
+            target = build_target(endpoint, model, credentials)
+        except TargetError as exc:
+            raise ApiError(exc.kind, exc.message, **exc.context) from None
+        target.headers = _templated(target.headers, self.caller, self.call)
+        return Route(endpoint=endpoint, model_id=model_id, model=model, target=target)
+
+    async def _credentials(self, endpoint: EndpointInfo) -> UserCredentials | None:
+        if not (endpoint.user_provides_key or endpoint.user_provides_url):
+            return None
+        from .userkeys import user_credentials
+
+        try:
+            return await user_credentials(self.caller.id, endpoint)
+        except TargetError as exc:
+            raise ApiError(exc.kind, exc.message, **exc.context) from None
+
+    async def _open(self, route: Route) -> None:
+        assert self.call is not None
+        call = self.call
+        request = ChatRequest(
+            model=route.model_id, messages=call.messages, tools=call.tools, tool_choice=call.tool_choice,
+            temperature=call.temperature, top_p=call.top_p, max_tokens=call.max_tokens, stop=call.stop,
+            response_format=call.response_format,
+            extra={k: v for k, v in call.extra.items() if k not in ("parentMessageId", "messageId")},
+            user=str(self.caller.id),
+        )  # fmt: skip
+        stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
+        try:
+            first = await anext(stream)  # type: ignore[call-overload]
+        except StopAsyncIteration:
+            raise ProviderError("upstream_error", "The provider ended the answer before it began.",
+                                retryable=True) from None  # fmt: skip
+        except BaseException:
+            await stream.aclose()  # type: ignore[attr-defined]
+            raise
+        self._first_at = time.monotonic()
+        self.route, self._stream, self._first, self._request = route, stream, first, request
+
+    # --- after the first byte ------------------------------------------------------
+    def created(self) -> dict[str, Any]:
+        assert self.call is not None
+        return {"requestId": self.request_id, "conversationId": self.call.conversation_id,
+                "endpoint": self.call.endpoint, "model": self.call.model}  # fmt: skip
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The answer as the contract's events; always ends with ``final`` or ``error``."""
+        assert self._stream is not None and self._first is not None
+        yield "created", self.created()
+        for fallback in self.fallbacks:
+            yield "fallback", fallback
+        stream, event = self._stream, self._first
+        try:
+            while True:
+                delta = self._take(event)
+                if delta is not None:
+                    yield "delta", delta
+                try:
+                    event = await anext(stream)  # type: ignore[call-overload]
+                except StopAsyncIteration:
+                    break
+        except ProviderError as exc:
+            error = provider_error(exc, self.route.endpoint.name if self.route else "")
+            await self._finish(Status.ERROR, error.type)
+            yield "error", error.body()
+            return
+        except (asyncio.CancelledError, GeneratorExit):
+            await asyncio.shield(self._finish(Status.CLIENT_ABORTED))
+            raise
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        final = await self._finish(Status.OK)
+        yield "final", final
+
+    def _take(self, event: ChatEvent) -> dict[str, Any] | None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+            return {"text": event.text}
+        if isinstance(event, ToolCallDelta):
+            call = self.tool_calls.setdefault(
+                event.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+            call["id"] = call["id"] or event.id
+            call["function"]["name"] = call["function"]["name"] or event.name or ""
+            call["function"]["arguments"] += event.arguments
+            delta = {"index": event.index, "id": event.id, "type": "function",
+                     "function": {"name": event.name, "arguments": event.arguments}}  # fmt: skip
+            return {"text": "", "tool_calls": [delta]}
+        if isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Done):
+            self.done = event
+        return None
+
+    async def collect(self) -> dict[str, Any]:
+        """``stream: false``: the ``final`` object (or raise the error as an ApiError)."""
+        final: dict[str, Any] = {}
+        async for name, data in self.events():
+            if name == "final":
+                final = data
+            elif name == "error":
+                raise ApiError(data["type"], data["message"], **{k: v for k, v in data.items()
+                                                                 if k not in ("type", "message")})  # fmt: skip
+        return final
+
+    # --- exactly once ----------------------------------------------------------------
+    async def _finish(self, status: str, error_type: str = "") -> dict[str, Any]:
+        if self._finished:
+            return {}
+        self._finished = True
+        route, call = self.route, self.call
+        text = "".join(self.text)
+        used = self.usage
+        if used is None and route is not None and self._request is not None and (status != Status.ERROR or text):
+            used = estimate_usage(self._request, len(text))  # the upstream reported nothing (yet)
+        prompt = used.prompt_tokens if used else 0
+        completion = used.completion_tokens if used else 0
+        cached = used.cached_tokens if used else 0
+        cost = None
+        if route is not None and used is not None:
+            info = route.model
+            price = price_for(route.endpoint.kind, route.model_id, info.prompt_price if info else None,
+                              info.completion_price if info else None, info.cached_price if info else None)  # fmt: skip
+            cost = usage.cost(price, prompt, completion, cached)
+        now = time.monotonic()
+        outcome = usage.Outcome(
+            status=status, error_type=error_type,
+            answered_endpoint=route.endpoint.name if route else "", answered_model=route.model_id if route else "",
+            prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+            estimated=bool(used and used.estimated), cost_usd=cost, latency_ms=int((now - self._began) * 1000),
+            ttft_ms=int((self._first_at - self._began) * 1000) if self._first_at else None,
+        )  # fmt: skip
+        if self._begin_task is not None:
+            await self._begin_task
+        await usage.finish(self.request_id, outcome, endpoint=call.endpoint if call else "",
+                           model=call.model if call else "")  # fmt: skip
+        final: dict[str, Any] = {
+            "requestId": self.request_id,
+            "conversationId": call.conversation_id if call else "",
+            "text": text,
+            "finish_reason": self.done.finish_reason if self.done else None,
+            "endpoint": outcome.answered_endpoint,
+            "model": outcome.answered_model,
+            "usage": {
+                "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "cost_usd": float(cost) if cost is not None else None, "estimated": outcome.estimated,
+            },
+        }  # fmt: skip
+        if self.tool_calls:
+            final["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        return final

@@ -1,0 +1,329 @@
+"""Google Gemini API (generativelanguage.googleapis.com), streaming only.
+
+API: https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent
+Function calling: https://ai.google.dev/gemini-api/docs/function-calling
+Structured output: https://ai.google.dev/gemini-api/docs/structured-output
+Errors: https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
+Models: https://ai.google.dev/api/models#method:-models.list
+
+The stream has no terminator: it ends at EOF, and an answer is complete only once a candidate
+carries a ``finishReason`` (or the prompt was blocked).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+
+from .base import (
+    ChatEvent,
+    ChatRequest,
+    Done,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    content_text,
+    estimate_usage,
+    finalize_body,
+    parse_data_url,
+    parse_retry_after,
+    request_headers,
+    status_error,
+)
+from .http import UpstreamSSE, get_json
+
+__all__ = ["GoogleProvider"]
+
+MAX_MODEL_PAGES = 10
+
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+_TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+
+# Gemini 3 rejects a replayed functionCall part without its thoughtSignature; OpenAI-format history
+# cannot carry it, so the documented placeholder is sent instead
+# (https://ai.google.dev/gemini-api/docs/thought-signatures#faqs).
+_SIGNATURE_PLACEHOLDER = "skip_thought_signature_validator"
+_GEMINI_MAJOR = re.compile(r"(?:^|/)gemini-(\d+)")
+
+
+def _map_status(status: int, headers: httpx2.Headers, body: Any) -> ProviderError:
+    """Errors are google.rpc.Status: {"error": {"code", "message", "status", "details"}}. A bad key is a
+    400 with reason API_KEY_INVALID; a 429 says when to retry in a RetryInfo detail, not a header."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, dict):
+            continue
+        if detail.get("reason") == "API_KEY_INVALID":
+            return status_error(status, kind="invalid_api_key")
+        if retry_after is None and isinstance(delay := detail.get("retryDelay"), str) and delay.endswith("s"):
+            retry_after = parse_retry_after(delay[:-1])
+    return status_error(status, retry_after=retry_after)
+
+
+def _malformed() -> ProviderError:
+    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
+
+
+# --- Request translation (OpenAI chat format -> generateContent) ---
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    for part in content or ():
+        kind = part.get("type")
+        if kind == "text" and part.get("text"):
+            parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+            if inline := parse_data_url(url):
+                parts.append({"inline_data": {"mime_type": inline[0], "data": inline[1]}})
+            elif url.startswith(("https://", "http://")):
+                mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+                parts.append({"file_data": {"mime_type": mime, "file_uri": url}})
+            else:
+                raise ProviderError("invalid_request", "An image must be a base64 data URL or an http(s) URL.")
+    return parts
+
+
+def _function_response(content: Any) -> dict[str, Any]:
+    """A tool result as the JSON object Gemini wants; anything but an object goes under "output"."""
+    text = content if isinstance(content, str) else content_text(content)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    return value if isinstance(value, dict) else {"output": value}
+
+
+def _contents(messages: list[dict[str, Any]], signed: bool) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool_call_id -> function name, from the assistant turns so far
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:  # one turn per role, e.g. parallel function responses
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            if text := content_text(message.get("content")):
+                system.append(text)
+        elif role == "assistant":
+            parts = _parts(message.get("content"))
+            for n, call in enumerate(message.get("tool_calls") or ()):
+                function = call.get("function") or {}
+                name = function.get("name") or ""
+                names[call.get("id") or ""] = name
+                raw = function.get("arguments") or "{}"
+                try:
+                    args = json.loads(raw) if isinstance(raw, str) else raw
+                except ValueError:
+                    raise ProviderError("invalid_request", "A tool call's arguments are not valid JSON.") from None
+                part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+                if signed and n == 0:  # only the first of parallel calls carries a signature
+                    part["thoughtSignature"] = _SIGNATURE_PLACEHOLDER
+                parts.append(part)
+            add("model", parts)
+        elif role == "tool":
+            name = names.get(message.get("tool_call_id") or "")
+            if not name:
+                raise ProviderError("invalid_request", "A tool message answers no earlier tool call.")
+            add("user", [{"functionResponse": {"name": name, "response": _function_response(message.get("content"))}}])
+        else:
+            add("user", _parts(message.get("content")))
+    return system, contents
+
+
+def _generation_config(request: ChatRequest) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.stop:
+        config["stopSequences"] = request.stop
+    fmt = request.response_format or {}
+    if fmt.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if schema:  # responseJsonSchema takes JSON Schema as OpenAI clients write it
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str) and choice in _TOOL_CHOICE:
+        return {"functionCallingConfig": {"mode": _TOOL_CHOICE[choice]}}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+    raise ProviderError("invalid_request", "tool_choice is not one Gemini supports.")
+
+
+class GoogleProvider(Provider):
+    def _headers(self, streaming: bool) -> dict[str, str]:
+        vendor = {
+            "x-goog-api-key": self.target.api_key,
+            "accept": "text/event-stream" if streaming else "application/json",
+        }
+        if streaming:
+            vendor["content-type"] = "application/json"
+            vendor["accept-encoding"] = "identity"
+        return request_headers(vendor, self.target)
+
+    def _url(self, model: str) -> str:
+        name = model if "/" in model else f"models/{model}"  # "tunedModels/…" keeps its collection
+        return f"{self.target.base_url.rstrip('/')}/v1beta/{quote(name, safe='/')}:streamGenerateContent?alt=sse"
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        major = _GEMINI_MAJOR.search(request.model)
+        system, contents = _contents(request.messages, signed=bool(major and int(major.group(1)) >= 3))
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+        if config := _generation_config(request):
+            body["generationConfig"] = config
+        if request.tools:
+            declarations = []
+            for tool in request.tools:
+                function = tool.get("function") or {}
+                declaration: dict[str, Any] = {"name": function.get("name")}
+                if function.get("description"):
+                    declaration["description"] = function["description"]
+                if function.get("parameters"):  # JSON Schema as-is (the older "parameters" wants OpenAPI)
+                    declaration["parametersJsonSchema"] = function["parameters"]
+                declarations.append(declaration)
+            body["tools"] = [{"functionDeclarations": declarations}]
+            if (tool_config := _tool_config(request.tool_choice)) is not None:
+                body["toolConfig"] = tool_config
+        return finalize_body(body, self.target, protected=())
+
+    async def list_models(self) -> list[str]:
+        ids: list[str] = []
+        params: dict[str, Any] = {"pageSize": 1000}
+        for _page in range(MAX_MODEL_PAGES):
+            data = await get_json(
+                f"{self.target.base_url.rstrip('/')}/v1beta/models",
+                headers=self._headers(streaming=False),
+                params=params,
+                map_status=_map_status,
+                timeouts=self.target.timeouts,
+                guarded=self.target.guarded,
+            )
+            items = data.get("models") if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise ProviderError("upstream_error", "The provider sent a malformed model list.", status=200)
+            for item in items:
+                name = item.get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and "generateContent" in (item.get("supportedGenerationMethods") or ()):
+                    ids.append(name.removeprefix("models/"))
+            if not data.get("nextPageToken"):
+                break
+            params = {"pageSize": 1000, "pageToken": data["nextPageToken"]}
+        return ids
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        started = False
+        finish: str | None = None
+        model: str | None = None
+        usage: Usage | None = None
+        calls = chars = 0
+        call_prefix = f"call_{secrets.token_hex(8)}_"  # Gemini sends no call ids; unique per answer
+        upstream = UpstreamSSE(
+            self._url(request.model),
+            headers=self._headers(streaming=True),
+            body=self._body(request),
+            map_status=_map_status,
+            timeouts=self.target.timeouts,
+            guarded=self.target.guarded,
+        )
+        try:
+            async with upstream as events:
+                async for _event, data in events:
+                    try:
+                        payload = json.loads(data)
+                        if payload.get("error"):
+                            raise ProviderError(
+                                "upstream_error", "The provider reported an error during the answer.", retryable=True
+                            )
+                        if meta := payload.get("usageMetadata"):
+                            usage = _usage(meta)
+                        model = payload.get("modelVersion") or model
+                        candidates = payload.get("candidates")
+                        if not candidates:
+                            if (payload.get("promptFeedback") or {}).get("blockReason"):
+                                finish = "content_filter"  # the prompt itself was blocked
+                            continue
+                        candidate = candidates[0]
+                        for part in (candidate.get("content") or {}).get("parts") or ():
+                            if part.get("thought"):
+                                continue  # thought summaries are not the answer
+                            if text := part.get("text"):
+                                chars += len(text)
+                                started = True
+                                yield TextDelta(text)
+                            elif call := part.get("functionCall"):
+                                arguments = json.dumps(call.get("args") or {}, ensure_ascii=False)
+                                chars += len(arguments)
+                                started = True
+                                yield ToolCallDelta(
+                                    calls, call.get("id") or f"{call_prefix}{calls}", call["name"], arguments
+                                )
+                                calls += 1
+                        if reason := candidate.get("finishReason"):
+                            finish = _FINISH.get(reason, "stop")
+                    except (ValueError, AttributeError, TypeError, KeyError):
+                        raise _malformed() from None
+        except ProviderError as exc:
+            exc.started = started
+            raise
+        if finish is None:
+            raise ProviderError(
+                "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
+            )
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        yield usage or estimate_usage(request, chars)
+        yield Done(finish, model or request.model)
+
+
+def _usage(meta: dict[str, Any]) -> Usage:
+    """OpenAI-style counts: thinking tokens are output, tool-use prompt tokens are input
+    (https://ai.google.dev/api/generate-content#UsageMetadata)."""
+    return Usage(
+        prompt_tokens=int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0),
+        completion_tokens=int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0),
+        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
+    )
