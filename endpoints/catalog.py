@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -193,6 +194,16 @@ def get_snapshot() -> Snapshot:
         _memo.clear()
         _memo[version] = snapshot
     return snapshot
+
+
+async def aget_snapshot() -> Snapshot:
+    """:func:`get_snapshot` for async code: cache reads are async, a rebuild runs in a thread."""
+    version = await cache.aget(VERSION_KEY)
+    if version is not None:
+        snapshot = _memo.get(str(version))
+        if snapshot is not None:
+            return snapshot
+    return await sync_to_async(get_snapshot)()
 
 
 def _enabled_order() -> list[str]:

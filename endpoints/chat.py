@@ -22,7 +22,7 @@ from usage import services as usage
 from usage.models import Status
 from usage.pricing import price_for
 
-from .catalog import EndpointInfo, ModelInfo, Snapshot, get_snapshot
+from .catalog import EndpointInfo, ModelInfo, Snapshot, aget_snapshot
 from .chatrequest import ChatCall, parse_call
 from .errors import STATUS, ApiError
 from .modelfetch import fetch_models
@@ -118,7 +118,7 @@ class ChatSession:
         )
         try:
             self.call = call = parse_call(data)
-            snapshot = get_snapshot()
+            snapshot = await aget_snapshot()
             await self._open_with_fallbacks(snapshot, call)
         except ApiError as exc:
             await self._finish(Status.ERROR, exc.type)

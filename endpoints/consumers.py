@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from contextlib import suppress
 from typing import Any
 
@@ -25,6 +26,8 @@ from .chat import ChatSession
 from .chatrequest import decode_json
 from .clientip import client_ip
 from .errors import ApiError
+
+log = logging.getLogger(__name__)
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -46,6 +49,11 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
     """Runs ``respond(body)`` in a task and cancels it when the client disconnects."""
 
     _task: asyncio.Task[None] | None = None
+    _started = False
+
+    async def send_headers(self, *, status: int = 200, headers: Any = None) -> None:
+        self._started = True
+        await super().send_headers(status=status, headers=headers)
 
     async def http_request(self, message: dict[str, Any]) -> None:
         if "body" in message:
@@ -56,6 +64,16 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
     async def _run(self, body: bytes) -> None:
         try:
             await self.respond(body)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug of ours must still end the response, never leave the client hanging.
+            log.exception("unhandled error answering %s", self.scope.get("path"))
+            error = ApiError("internal_error", "The server failed to answer; the error was logged.", status=500)
+            if not self._started:
+                await self.send_error(error)
+            else:
+                await self.send_body(sse_frame("error", error.body()), more_body=False)
         finally:
             await aclose_old_connections()
 

@@ -97,7 +97,7 @@ SESSION_COOKIE_SECURE = SECURE_HTTPS
 CSRF_COOKIE_SECURE = SECURE_HTTPS
 SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 31536000 if SECURE_HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
-SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", SECURE_HTTPS)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -151,6 +151,11 @@ WSGI_APPLICATION = "librechat_site.wsgi.application"
 ASGI_APPLICATION = "librechat_site.asgi.application"
 
 # --- Database ----------------------------------------------------------------
+_db_url = env.str("DATABASE_URL", default="")
+if _db_url and _db_url.split(":", 1)[0] not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme in {_db_url.split(':', 1)[0]!r}; use sqlite:/// or postgres://"
+    )
 try:
     _db = env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 except Exception as exc:  # django-environ raises several types for bad URLs
@@ -261,6 +266,11 @@ LIBRECHAT_ENDPOINT_VARS: dict[str, str | None] = {
 #: Keys that encrypt stored secrets, newest first (Fernet keys or LibreChat's
 #: 64-hex-character CREDS_KEY).  Never derived from SECRET_KEY.
 CREDS_KEYS = _list("CREDS_KEY") or []
+for _position, _key in enumerate(CREDS_KEYS, start=1):
+    _hex = len(_key) == 64 and all(c in "0123456789abcdefABCDEF" for c in _key)
+    _fernet = len(_key) == 44 and _key.endswith("=")
+    if not (_hex or _fernet):
+        raise ImproperlyConfigured(f"CREDS_KEY: entry {_position} is neither a Fernet key nor 64 hex characters")
 if not CREDS_KEYS and not (DEBUG or TESTING):
     raise ImproperlyConfigured(
         "CREDS_KEY: not set. It encrypts stored API keys; generate one with "

@@ -6,3 +6,10 @@ import os
 os.environ.setdefault("TESTING", "true")
 
 from librechat_site.settings import *  # noqa: E402,F403
+
+# A file (not shared-cache memory) for the SQLite test database, so the live
+# ASGI servers of the tests can write from their own threads and processes;
+# pytest-xdist adds a per-worker suffix to the name.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    (BASE_DIR / "var").mkdir(exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405

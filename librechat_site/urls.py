@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+from endpoints import pages
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("endpoints.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("keys/", pages.keys_page, name="keys"),
 ]

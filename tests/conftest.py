@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 os.environ.setdefault("TESTING", "true")
 
 # Parallel workers (pytest-xdist) each get their own Redis database, so one

@@ -212,6 +212,28 @@ def test_it_lists_every_problem_of_a_file_not_just_the_first(seeded):
     assert len(err.getvalue().splitlines()) == 4
 
 
-def test_it_does_not_execute_python_tags(tmp_path):
-    """The hostile tags name os.system and subprocess.Popen; nothing may have run."""
-    assert not Path("/tmp/librechat-pwned").exists()
+@pytest.mark.django_db
+def test_it_never_runs_code_named_by_python_tags(seeded):
+    """The hostile files' tags name os.system and subprocess.Popen, which would create this file."""
+    marker = Path("/tmp/librechat-pwned")
+    marker.unlink(missing_ok=True)
+    hostile = sorted(INVALID_DIR.glob("python_*.yaml"))
+    assert len(hostile) == 3
+    for path in hostile:
+        with pytest.raises(CommandError):
+            call_command("seed_endpoints", str(path), stdout=StringIO(), stderr=StringIO())
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_fallbacks (endpoints/config/environment.py) reports fallback problems on the endpoint "
+    "(endpoints.custom[0]) without a line; the entry's own path and line are known in the file",
+)
+@pytest.mark.django_db
+def test_it_names_the_exact_fallback_entry_and_its_line(seeded):
+    assert_rejected(
+        INVALID_DIR / "fallback_unknown_endpoint.yaml",
+        [Expectation("endpoints.custom[0].models.default[0].fallbacks[0]", "names an unknown endpoint", 11)],
+        seeded,
+    )
