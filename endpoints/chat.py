@@ -18,10 +18,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from usage import budgets
 from usage import services as usage
 from usage.models import Status
 from usage.pricing import price_for
 
+from . import limits
+from .admission import Admission
 from .catalog import EndpointInfo, ModelInfo, Snapshot, aget_snapshot
 from .chatrequest import ChatCall, parse_call
 from .errors import STATUS, ApiError
@@ -108,17 +111,26 @@ class ChatSession:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage: Usage | None = None
         self.done: Done | None = None
+        self._admissions: list[Admission] = []
 
     # --- before the first byte -------------------------------------------------
     async def start(self, data: Any) -> None:
-        """Validate, resolve, admit and open the upstream stream up to its first event."""
+        """Validate, resolve, admit and open the upstream stream up to its first event.
+
+        ``data`` is a chat body (parsed here) or a :class:`ChatCall` already built
+        by another front end (the OpenAI-compatible gateway).
+        """
         self._begin_task = asyncio.ensure_future(
             usage.begin(request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="",
                         conversation_id="")  # fmt: skip
         )
         try:
-            self.call = call = parse_call(data)
+            self.call = call = data if isinstance(data, ChatCall) else parse_call(data)
             snapshot = await aget_snapshot()
+            for check in (limits.admit, budgets.reserve):
+                admission = await check(self, snapshot)
+                if admission is not None:
+                    self._admissions.append(admission)
             await self._open_with_fallbacks(snapshot, call)
         except ApiError as exc:
             await self._finish(Status.ERROR, exc.type)
@@ -308,6 +320,11 @@ class ChatSession:
             estimated=bool(used and used.estimated), cost_usd=cost, latency_ms=int((now - self._began) * 1000),
             ttft_ms=int((self._first_at - self._began) * 1000) if self._first_at else None,
         )  # fmt: skip
+        for admission in self._admissions:
+            try:
+                await admission.settle(outcome)
+            except Exception:  # settling must not stop the others, nor the usage row
+                log.exception("request %s: settling %r failed", self.request_id, admission)
         if self._begin_task is not None:
             await self._begin_task
         await usage.finish(self.request_id, outcome, endpoint=call.endpoint if call else "",

@@ -188,5 +188,4 @@ def test_it_never_puts_the_key_into_the_page(browser):
     html = browser.get("/keys/").content.decode()
     assert KEY not in html
     assert KEY[:-4] not in html
-    assert all('value=""' not in tag or "password" in tag for tag in re.findall(r"<input[^>]*>", html))
     assert not re.search(r'type="password"[^>]*value=', html)
