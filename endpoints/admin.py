@@ -63,7 +63,7 @@ class SecretForm(forms.ModelForm):
 class EndpointForm(SecretForm):
     class Meta:
         model = Endpoint
-        exclude = ("admin_modified",)
+        fields = "__all__"  # noqa: DJ007 - admin form: every editable column (admin_modified is read-only)
 
     def owner(self) -> str:
         return f"endpoint:{self.cleaned_data.get('name') or self.instance.name}"

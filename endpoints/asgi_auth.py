@@ -45,8 +45,11 @@ async def _token_caller(key: str) -> Caller | None:
         await cache.aset(cache_key, {}, timeout=5)  # a bad token: remember briefly
         return None
     caller = Caller(id=user.pk, username=user.get_username(), email=user.email or "", is_staff=user.is_staff)
-    await cache.aset(cache_key, {"id": caller.id, "username": caller.username, "email": caller.email,
-                                 "is_staff": caller.is_staff}, timeout=TOKEN_TTL)  # fmt: skip
+    await cache.aset(
+        cache_key,
+        {"id": caller.id, "username": caller.username, "email": caller.email, "is_staff": caller.is_staff},
+        timeout=TOKEN_TTL,
+    )
     return caller
 
 

@@ -31,10 +31,19 @@ SNAPSHOT_KEY = "endpoints:snapshot:{}"
 
 #: LibreChat's defaults for the assistants endpoints (data-provider config.ts).
 DEFAULT_RETRIEVAL_MODELS = [
-    "gpt-4o", "gpt-4o-2024-05-13", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "gpt-4-turbo-preview",
-    "gpt-3.5-turbo-0125", "gpt-4-0125-preview", "gpt-4-1106-preview", "gpt-3.5-turbo-1106", "gpt-4-turbo",
-    "gpt-4-0125", "gpt-4-1106",
-]  # fmt: skip
+    "gpt-4o",
+    "gpt-4o-2024-05-13",
+    "gpt-4o-mini",
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4-turbo-preview",
+    "gpt-3.5-turbo-0125",
+    "gpt-4-0125-preview",
+    "gpt-4-1106-preview",
+    "gpt-3.5-turbo-1106",
+    "gpt-4-turbo",
+    "gpt-4-0125",
+    "gpt-4-1106",
+]
 DEFAULT_CAPABILITIES = ["code_interpreter", "image_vision", "retrieval", "actions", "tools"]
 DEFAULT_ASSISTANTS_VERSION = {EndpointKind.ASSISTANTS: "2", EndpointKind.AZURE_ASSISTANTS: "1"}
 
@@ -222,7 +231,9 @@ def _key_available(api_key: str, api_key_secret: str) -> bool:
 def build_snapshot(version: str = "") -> Snapshot:
     order = _enabled_order()
     custom_order = order.index("custom") if "custom" in order else 9999
-    rows = Endpoint.objects.filter(enabled=True).prefetch_related("models__group", "groups").order_by("position", "name")
+    rows = (
+        Endpoint.objects.filter(enabled=True).prefetch_related("models__group", "groups").order_by("position", "name")
+    )
     result: list[EndpointInfo] = []
     for row in rows:
         if row.kind == EndpointKind.CUSTOM:
@@ -245,9 +256,7 @@ def build_snapshot(version: str = "") -> Snapshot:
     azure = next((e for e in result if e.kind == EndpointKind.AZURE_OPENAI), None)
     if azure is not None:
         # azureAssistants models are served by azureOpenAI's groups.
-        result = [
-            _with_groups(e, azure.groups) if e.kind == EndpointKind.AZURE_ASSISTANTS else e for e in result
-        ]
+        result = [_with_groups(e, azure.groups) if e.kind == EndpointKind.AZURE_ASSISTANTS else e for e in result]
     result.sort(key=lambda e: e.order)
     return Snapshot(version=version, endpoints={e.name: e for e in result})
 
@@ -260,32 +269,71 @@ def _with_groups(endpoint: EndpointInfo, groups: dict[str, GroupInfo]) -> Endpoi
 
 def _group(g: Any) -> GroupInfo:
     return GroupInfo(
-        group=g.group, api_key=g.api_key, api_key_secret=g.api_key_secret, instance_name=g.instance_name,
-        deployment_name=g.deployment_name, version=g.version, base_url=g.base_url, serverless=g.serverless,
-        assistants=g.assistants, headers=dict(g.headers), add_params=dict(g.add_params),
+        group=g.group,
+        api_key=g.api_key,
+        api_key_secret=g.api_key_secret,
+        instance_name=g.instance_name,
+        deployment_name=g.deployment_name,
+        version=g.version,
+        base_url=g.base_url,
+        serverless=g.serverless,
+        assistants=g.assistants,
+        headers=dict(g.headers),
+        add_params=dict(g.add_params),
         drop_params=list(g.drop_params),
-    )  # fmt: skip
+    )
 
 
 def _model(m: Any) -> ModelInfo:
     return ModelInfo(
-        id=m.model_id, label=m.label, context_window=m.context_window, max_output_tokens=m.max_output_tokens,
-        vision=m.vision, tools=m.tools, streaming=m.streaming, fallbacks=tuple(m.fallbacks or ()),
-        rate_limit=m.rate_limit, group=m.group.group if m.group_id and m.group else None,
-        deployment_name=m.deployment_name, api_version=m.api_version, prompt_price=m.prompt_price,
-        completion_price=m.completion_price, cached_price=m.cached_price,
-    )  # fmt: skip
+        id=m.model_id,
+        label=m.label,
+        context_window=m.context_window,
+        max_output_tokens=m.max_output_tokens,
+        vision=m.vision,
+        tools=m.tools,
+        streaming=m.streaming,
+        fallbacks=tuple(m.fallbacks or ()),
+        rate_limit=m.rate_limit,
+        group=m.group.group if m.group_id and m.group else None,
+        deployment_name=m.deployment_name,
+        api_version=m.api_version,
+        prompt_price=m.prompt_price,
+        completion_price=m.completion_price,
+        cached_price=m.cached_price,
+    )
 
 
 def _endpoint(row: Endpoint, order: int, models: tuple[ModelInfo, ...], groups: dict[str, GroupInfo]) -> EndpointInfo:
     return EndpointInfo(
-        id=row.pk, name=row.name, kind=row.kind, wire=row.wire, order=order, api_key=row.api_key,
-        api_key_secret=row.api_key_secret, base_url=row.base_url, organization=row.organization,
-        headers=dict(row.headers), add_params=dict(row.add_params), drop_params=list(row.drop_params),
-        models_fetch=row.models_fetch, user_id_query=row.user_id_query,
-        model_display_label=row.model_display_label, icon_url=row.icon_url, capabilities=row.capabilities,
-        version=row.version, retrieval_models=row.retrieval_models, disable_builder=row.disable_builder,
-        supported_ids=row.supported_ids, excluded_ids=row.excluded_ids, private_assistants=row.private_assistants,
-        poll_interval_ms=row.poll_interval_ms, timeout_ms=row.timeout_ms, rate_limit=row.rate_limit,
-        fallbacks=tuple(row.fallbacks or ()), models=models, groups=groups, by_id={m.id: m for m in models},
-    )  # fmt: skip
+        id=row.pk,
+        name=row.name,
+        kind=row.kind,
+        wire=row.wire,
+        order=order,
+        api_key=row.api_key,
+        api_key_secret=row.api_key_secret,
+        base_url=row.base_url,
+        organization=row.organization,
+        headers=dict(row.headers),
+        add_params=dict(row.add_params),
+        drop_params=list(row.drop_params),
+        models_fetch=row.models_fetch,
+        user_id_query=row.user_id_query,
+        model_display_label=row.model_display_label,
+        icon_url=row.icon_url,
+        capabilities=row.capabilities,
+        version=row.version,
+        retrieval_models=row.retrieval_models,
+        disable_builder=row.disable_builder,
+        supported_ids=row.supported_ids,
+        excluded_ids=row.excluded_ids,
+        private_assistants=row.private_assistants,
+        poll_interval_ms=row.poll_interval_ms,
+        timeout_ms=row.timeout_ms,
+        rate_limit=row.rate_limit,
+        fallbacks=tuple(row.fallbacks or ()),
+        models=models,
+        groups=groups,
+        by_id={m.id: m for m in models},
+    )

@@ -121,8 +121,14 @@ class ChatSession:
         by another front end (the OpenAI-compatible gateway).
         """
         self._begin_task = asyncio.ensure_future(
-            usage.begin(request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="",
-                        conversation_id="")  # fmt: skip
+            usage.begin(
+                request_id=self.request_id,
+                user_id=self.caller.id,
+                via=self.via,
+                endpoint="",
+                model="",
+                conversation_id="",
+            )
         )
         try:
             self.call = call = data if isinstance(data, ChatCall) else parse_call(data)
@@ -142,8 +148,9 @@ class ChatSession:
     async def _open_with_fallbacks(self, snapshot: Snapshot, call: ChatCall) -> None:
         endpoint = snapshot.get(call.endpoint)
         if endpoint is None:
-            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.",
-                           endpoint=call.endpoint)  # fmt: skip
+            raise ApiError(
+                "endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.", endpoint=call.endpoint
+            )
         model = endpoint.model(call.model)
         chain = [(call.endpoint, call.model)] + [
             tuple(f.split("/", 1)) for f in ((model.fallbacks if model else ()) or endpoint.fallbacks)
@@ -151,11 +158,13 @@ class ChatSession:
         failure: ApiError | None = None
         for index, (endpoint_name, model_id) in enumerate(chain):
             if index > 0 and failure is not None:
-                self.fallbacks.append({
-                    "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
-                    "to": {"endpoint": endpoint_name, "model": model_id},
-                    "reason": failure.type,
-                })  # fmt: skip
+                self.fallbacks.append(
+                    {
+                        "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
+                        "to": {"endpoint": endpoint_name, "model": model_id},
+                        "reason": failure.type,
+                    }
+                )
             try:
                 route = await self._route(snapshot, endpoint_name, model_id)
                 await self._open(route)
@@ -175,19 +184,27 @@ class ChatSession:
     async def _route(self, snapshot: Snapshot, endpoint_name: str, model_id: str) -> Route:
         endpoint = snapshot.get(endpoint_name)
         if endpoint is None:
-            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {endpoint_name!r}.",
-                           endpoint=endpoint_name)  # fmt: skip
+            raise ApiError(
+                "endpoint_not_found", f"There is no enabled endpoint named {endpoint_name!r}.", endpoint=endpoint_name
+            )
         credentials = await self._credentials(endpoint)
         if not endpoint.user_provides_url:
             offered = await fetch_models(endpoint, user_id=str(self.caller.id))
             if model_id not in offered and endpoint.model(model_id) is None:
-                raise ApiError("model_not_available", f"{endpoint_name} does not offer the model {model_id!r}.",
-                               endpoint=endpoint_name, model=model_id)  # fmt: skip
+                raise ApiError(
+                    "model_not_available",
+                    f"{endpoint_name} does not offer the model {model_id!r}.",
+                    endpoint=endpoint_name,
+                    model=model_id,
+                )
         model = endpoint.model(model_id)
         assert self.call is not None
         if self.call.has_images and model is not None and not model.vision:
-            raise ApiError("invalid_request", f"The model {model_id!r} does not accept images.",
-                           errors={"messages": ["Remove the images or pick a model with vision."]})  # fmt: skip
+            raise ApiError(
+                "invalid_request",
+                f"The model {model_id!r} does not accept images.",
+                errors={"messages": ["Remove the images or pick a model with vision."]},
+            )
         try:
             target = build_target(endpoint, model, credentials)
         except TargetError as exc:
@@ -209,18 +226,25 @@ class ChatSession:
         assert self.call is not None
         call = self.call
         request = ChatRequest(
-            model=route.model_id, messages=call.messages, tools=call.tools, tool_choice=call.tool_choice,
-            temperature=call.temperature, top_p=call.top_p, max_tokens=call.max_tokens, stop=call.stop,
+            model=route.model_id,
+            messages=call.messages,
+            tools=call.tools,
+            tool_choice=call.tool_choice,
+            temperature=call.temperature,
+            top_p=call.top_p,
+            max_tokens=call.max_tokens,
+            stop=call.stop,
             response_format=call.response_format,
             extra={k: v for k, v in call.extra.items() if k not in ("parentMessageId", "messageId")},
             user=str(self.caller.id),
-        )  # fmt: skip
+        )
         stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
         try:
             first = await anext(stream)  # type: ignore[call-overload]
         except StopAsyncIteration:
-            raise ProviderError("upstream_error", "The provider ended the answer before it began.",
-                                retryable=True) from None  # fmt: skip
+            raise ProviderError(
+                "upstream_error", "The provider ended the answer before it began.", retryable=True
+            ) from None
         except BaseException:
             await stream.aclose()  # type: ignore[attr-defined]
             raise
@@ -230,8 +254,12 @@ class ChatSession:
     # --- after the first byte ------------------------------------------------------
     def created(self) -> dict[str, Any]:
         assert self.call is not None
-        return {"requestId": self.request_id, "conversationId": self.call.conversation_id,
-                "endpoint": self.call.endpoint, "model": self.call.model}  # fmt: skip
+        return {
+            "requestId": self.request_id,
+            "conversationId": self.call.conversation_id,
+            "endpoint": self.call.endpoint,
+            "model": self.call.model,
+        }
 
     async def events(self) -> AsyncIterator[Event]:
         """The answer as the contract's events; always ends with ``final`` or ``error``."""
@@ -273,8 +301,12 @@ class ChatSession:
             call["id"] = call["id"] or event.id
             call["function"]["name"] = call["function"]["name"] or event.name or ""
             call["function"]["arguments"] += event.arguments
-            delta = {"index": event.index, "id": event.id, "type": "function",
-                     "function": {"name": event.name, "arguments": event.arguments}}  # fmt: skip
+            delta = {
+                "index": event.index,
+                "id": event.id,
+                "type": "function",
+                "function": {"name": event.name, "arguments": event.arguments},
+            }
             return {"text": "", "tool_calls": [delta]}
         if isinstance(event, Usage):
             self.usage = event
@@ -289,8 +321,9 @@ class ChatSession:
             if name == "final":
                 final = data
             elif name == "error":
-                raise ApiError(data["type"], data["message"], **{k: v for k, v in data.items()
-                                                                 if k not in ("type", "message")})  # fmt: skip
+                raise ApiError(
+                    data["type"], data["message"], **{k: v for k, v in data.items() if k not in ("type", "message")}
+                )
         return final
 
     # --- exactly once ----------------------------------------------------------------
@@ -309,17 +342,28 @@ class ChatSession:
         cost = None
         if route is not None and used is not None:
             info = route.model
-            price = price_for(route.endpoint.kind, route.model_id, info.prompt_price if info else None,
-                              info.completion_price if info else None, info.cached_price if info else None)  # fmt: skip
+            price = price_for(
+                route.endpoint.kind,
+                route.model_id,
+                info.prompt_price if info else None,
+                info.completion_price if info else None,
+                info.cached_price if info else None,
+            )
             cost = usage.cost(price, prompt, completion, cached)
         now = time.monotonic()
         outcome = usage.Outcome(
-            status=status, error_type=error_type,
-            answered_endpoint=route.endpoint.name if route else "", answered_model=route.model_id if route else "",
-            prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
-            estimated=bool(used and used.estimated), cost_usd=cost, latency_ms=int((now - self._began) * 1000),
+            status=status,
+            error_type=error_type,
+            answered_endpoint=route.endpoint.name if route else "",
+            answered_model=route.model_id if route else "",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            estimated=bool(used and used.estimated),
+            cost_usd=cost,
+            latency_ms=int((now - self._began) * 1000),
             ttft_ms=int((self._first_at - self._began) * 1000) if self._first_at else None,
-        )  # fmt: skip
+        )
         for admission in self._admissions:
             try:
                 await admission.settle(outcome)
@@ -327,8 +371,9 @@ class ChatSession:
                 log.exception("request %s: settling %r failed", self.request_id, admission)
         if self._begin_task is not None:
             await self._begin_task
-        await usage.finish(self.request_id, outcome, endpoint=call.endpoint if call else "",
-                           model=call.model if call else "")  # fmt: skip
+        await usage.finish(
+            self.request_id, outcome, endpoint=call.endpoint if call else "", model=call.model if call else ""
+        )
         final: dict[str, Any] = {
             "requestId": self.request_id,
             "conversationId": call.conversation_id if call else "",
@@ -337,10 +382,13 @@ class ChatSession:
             "endpoint": outcome.answered_endpoint,
             "model": outcome.answered_model,
             "usage": {
-                "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "cost_usd": float(cost) if cost is not None else None, "estimated": outcome.estimated,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "cost_usd": float(cost) if cost is not None else None,
+                "estimated": outcome.estimated,
             },
-        }  # fmt: skip
+        }
         if self.tool_calls:
             final["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return final

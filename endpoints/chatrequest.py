@@ -154,7 +154,9 @@ def parse_call(data: Any) -> ChatCall:
         errors.add("tools", "Must be a list of {type: function, function: {name, parameters}}.")
         tools = None
     tool_outputs = data.get("tool_outputs")
-    if tool_outputs is not None and not (isinstance(tool_outputs, list) and all(isinstance(t, dict) for t in tool_outputs)):
+    if tool_outputs is not None and not (
+        isinstance(tool_outputs, list) and all(isinstance(t, dict) for t in tool_outputs)
+    ):
         errors.add("tool_outputs", "Must be a list of {tool_call_id, output}.")
     call = ChatCall(
         endpoint=endpoint,

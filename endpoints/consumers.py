@@ -137,7 +137,7 @@ class ChatSocketConsumer(AsyncJsonWebsocketConsumer):
     _task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self.caller, how = await authenticate(self.scope, websocket=True)
+        self.caller, _reason = await authenticate(self.scope, websocket=True)
         if self.caller is None:
             await self.close(code=4401)
             return

@@ -37,8 +37,15 @@ STATUS = {
 class ApiError(Exception):
     """An error of the contract, raised anywhere below a view."""
 
-    def __init__(self, type: str, message: str, *, status: int | None = None, headers: dict[str, str] | None = None,
-                 **context: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        type: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> None:
         super().__init__(message)
         self.type = type
         self.message = message

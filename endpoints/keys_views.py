@@ -54,7 +54,7 @@ class ExpiryField(serializers.Field):
             moment = None
         if moment is None:
             self.fail("invalid")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # type: ignore[union-attr]
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def to_representation(self, value: Any) -> Any:  # pragma: no cover - write-only
         raise NotImplementedError

@@ -9,9 +9,9 @@ the configured list and are logged, never raised.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache

@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("TESTING", "true")
 
-from librechat_site.settings import *  # noqa: E402,F403
+from librechat_site.settings import *  # noqa: F403
 
 # A file (not shared-cache memory) for the SQLite test database, so the live
 # ASGI servers of the tests can write from their own threads and processes;

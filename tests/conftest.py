@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.live"]
 
 os.environ.setdefault("TESTING", "true")
 

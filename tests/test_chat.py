@@ -10,7 +10,6 @@ import pytest
 
 from tests.fakes.server import Fault, Reply, ToolCall
 from tests.helpers import make_user, seed
-from tests.live import asgi_server  # noqa: F401  (fixture)
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -225,11 +225,6 @@ def test_it_never_runs_code_named_by_python_tags(seeded):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_fallbacks (endpoints/config/environment.py) reports fallback problems on the endpoint "
-    "(endpoints.custom[0]) without a line; the entry's own path and line are known in the file",
-)
 @pytest.mark.django_db
 def test_it_names_the_exact_fallback_entry_and_its_line(seeded):
     assert_rejected(

@@ -162,6 +162,9 @@ def test_it_never_shows_a_stored_key_anywhere(leaks, client):
     assert responses[change_url].status_code == 200
     assert "stored encrypted: …tail" in responses[change_url].content.decode()
 
+    assert all(r.status_code == 200 for w, r in responses.items() if not w.startswith("PUT")), {
+        w: r.status_code for w, r in responses.items()
+    }
     for where, response in responses.items():
         assert_clean(response.content.decode(), where)
     assert UserKey.objects.count() == 2

@@ -182,7 +182,9 @@ def test_it_rotates_every_secret_under_the_newest_key_and_can_run_again(alice, s
     assert credentials(alice, "anthropic").api_key == "sk-ant-123456789"
     assert credentials(bob, "anthropic").api_key == "sk-ant-bob-2222222"
     local = Endpoint.objects.get(name="local")
-    assert secrets.decrypt(local.api_key_secret, context=secret_context("endpoint:local")) == "sk-local-admin-typed-0001"
+    assert (
+        secrets.decrypt(local.api_key_secret, context=secret_context("endpoint:local")) == "sk-local-admin-typed-0001"
+    )
 
 
 def test_it_reports_an_unreadable_secret_and_leaves_it_untouched(alice, settings):

@@ -61,8 +61,9 @@ def catalog_price(model_id: str, kind: str) -> Price:
     return Price(prompt, completion, cached, "genai-prices")
 
 
-def price_for(kind: str, model_id: str, prompt: Decimal | None, completion: Decimal | None,
-              cached: Decimal | None) -> Price:  # fmt: skip
+def price_for(
+    kind: str, model_id: str, prompt: Decimal | None, completion: Decimal | None, cached: Decimal | None
+) -> Price:
     """The price of a model: its overrides (all or nothing for prompt/completion) or the catalog."""
     if prompt is not None and completion is not None:
         return Price(prompt, completion, cached, "override")

@@ -41,12 +41,17 @@ def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens
     return total / MILLION
 
 
-async def begin(*, request_id: str, user_id: int | None, via: str, endpoint: str, model: str,
-                conversation_id: str) -> None:  # fmt: skip
+async def begin(
+    *, request_id: str, user_id: int | None, via: str, endpoint: str, model: str, conversation_id: str
+) -> None:
     await UsageRecord.objects.acreate(
-        request_id=request_id, user_id=user_id, via=via, endpoint=endpoint[:100], model=model[:255],
+        request_id=request_id,
+        user_id=user_id,
+        via=via,
+        endpoint=endpoint[:100],
+        model=model[:255],
         conversation_id=conversation_id[:200],
-    )  # fmt: skip
+    )
 
 
 async def finish(request_id: str, outcome: Outcome, *, endpoint: str = "", model: str = "") -> bool:

@@ -18,9 +18,19 @@ from .specs import EndpointSpec, GroupSpec, ModelSpec
 from .yamlfile import join
 
 GROUP_FIELDS = {
-    "group", "apiKey", "instanceName", "deploymentName", "version", "baseURL", "serverless", "assistants",
-    "additionalHeaders", "addParams", "dropParams", "models",
-}  # fmt: skip
+    "group",
+    "apiKey",
+    "instanceName",
+    "deploymentName",
+    "version",
+    "baseURL",
+    "serverless",
+    "assistants",
+    "additionalHeaders",
+    "addParams",
+    "dropParams",
+    "models",
+}
 AZURE_FIELDS = {"groups", "assistants", "rateLimit", "fallbacks"}
 
 
@@ -29,7 +39,7 @@ def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]
 
     azure = EndpointSpec(name=EndpointKind.AZURE_OPENAI, kind=EndpointKind.AZURE_OPENAI, source=Source.YAML)
     azure.rate_limit = read_rate_limit(r, item, path)
-    azure.fallbacks = read_fallbacks(r, item, path)
+    azure.fallbacks, azure.fallback_where = read_fallbacks(r, item, path)
     azure.extra = {key: value for key, value in item.items() if key not in AZURE_FIELDS}
     all_assistants = r.boolean(item, "assistants", path)
     groups = item.get("groups")
@@ -120,7 +130,9 @@ def _group_models(r: Reader, data: dict[str, Any], path: str, group: GroupSpec) 
             continue
         if not group.serverless:
             if not (spec.deployment_name or group.deployment_name):
-                r.error(mpath, f"model {name!r} in group {group.group!r} needs a deploymentName (its own or the group's)")
+                r.error(
+                    mpath, f"model {name!r} in group {group.group!r} needs a deploymentName (its own or the group's)"
+                )
             if not (spec.api_version or group.version):
                 r.error(mpath, f"model {name!r} in group {group.group!r} needs a version (its own or the group's)")
         result.append(spec)

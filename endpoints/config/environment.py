@@ -85,10 +85,22 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
             continue
         # yaml settings on top of an env-enabled built-in endpoint
         for field in (
-            "headers", "add_params", "drop_params", "rate_limit", "fallbacks", "extra", "capabilities", "version",
-            "retrieval_models", "disable_builder", "supported_ids", "excluded_ids", "private_assistants",
-            "poll_interval_ms", "timeout_ms",
-        ):  # fmt: skip
+            "headers",
+            "add_params",
+            "drop_params",
+            "rate_limit",
+            "fallbacks",
+            "extra",
+            "capabilities",
+            "version",
+            "retrieval_models",
+            "disable_builder",
+            "supported_ids",
+            "excluded_ids",
+            "private_assistants",
+            "poll_interval_ms",
+            "timeout_ms",
+        ):
             value = getattr(spec, field)
             if value not in (None, "", [], {}, False):
                 setattr(base, field, value)
@@ -97,9 +109,11 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
         base.models = _overlay_models(base.models, spec.models)
         base.source = Source.YAML if base.source == Source.ENV and spec.models else base.source
     result = ConfigSpec(
-        version=yaml_spec.version, endpoints=list(merged.values()), balance=yaml_spec.balance,
+        version=yaml_spec.version,
+        endpoints=list(merged.values()),
+        balance=yaml_spec.balance,
         warnings=yaml_spec.warnings,
-    )  # fmt: skip
+    )
     for spec in result.endpoints:
         for model in spec.models:
             fill_model_defaults(spec.kind, model)
@@ -142,24 +156,27 @@ def check_fallbacks(config: ConfigSpec) -> None:
     problems: list[Problem] = []
     endpoints = {spec.name: spec for spec in config.endpoints}
     graph: dict[str, list[str]] = {}
+    checked: set[str] = set()
     for spec in config.endpoints:
         for model in spec.models:
-            targets = model.fallbacks or spec.fallbacks
+            owner = model if model.fallbacks else spec
             node = f"{spec.name}/{model.model_id}"
-            graph[node] = targets
-            for target in targets:
-                where = "models.default" if model.fallbacks else "fallbacks"
+            graph[node] = owner.fallbacks
+            if node in owner.fallbacks:
+                where = owner.fallback_where[owner.fallbacks.index(node)] if owner.fallback_where else ("", None)
+                problems.append(Problem(where[0] or _path(spec), f"{node} falls back to itself", where[1]))
+            if id(owner) in checked:
+                continue
+            checked.add(id(owner))
+            where = owner.fallback_where or [(_path(spec) + ".fallbacks", None)] * len(owner.fallbacks)
+            for target, (path, line) in zip(owner.fallbacks, where, strict=False):
                 endpoint, _, model_id = target.partition("/")
                 other = endpoints.get(endpoint)
                 if other is None:
-                    problems.append(Problem(_path(spec), f"{where}: fallback {target!r} names an unknown endpoint"))
+                    problems.append(Problem(path, f"fallback {target!r} names an unknown endpoint", line))
                 elif not other.models_fetch and model_id not in {m.model_id for m in other.models}:
-                    problems.append(
-                        Problem(_path(spec), f"{where}: fallback {target!r}: {endpoint} does not offer {model_id!r}")
-                    )
-                elif target == node:
-                    problems.append(Problem(_path(spec), f"{where}: {node} falls back to itself"))
-    cycle = _find_cycle(graph)
+                    problems.append(Problem(path, f"fallback {target!r}: {endpoint} does not offer {model_id!r}", line))
+    cycle = None if any("falls back to itself" in p.message for p in problems) else _find_cycle(graph)
     if cycle:
         problems.append(Problem("endpoints", "fallbacks form a cycle: " + " -> ".join(cycle)))
     if problems:

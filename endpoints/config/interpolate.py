@@ -1,5 +1,5 @@
 """``${VAR}`` in apiKey, baseURL and headers, resolved at request time (LibreChat's
-extractEnvVariable): every ``${NAME}`` whose variable is set is replaced, also
+extractEnvVariable): every ``${NAME}`` whose variable is set (and not empty) is replaced, also
 inside longer strings; an unset variable is left as written."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ def resolve(value: str, environ: dict[str, str] | None = None) -> str:
     if "${" not in value:
         return value
     env = settings.ENVIRON if environ is None else environ
-    return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), value)
+    # As LibreChat: a variable that is unset or empty leaves the reference as written.
+    return _VAR.sub(lambda m: env.get(m.group(1)) or m.group(0), value)
 
 
 def resolve_headers(headers: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:

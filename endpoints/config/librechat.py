@@ -20,36 +20,105 @@ from .yamlfile import ConfigError, Located, Problem, join
 
 #: LibreChat's top-level configuration keys (configSchema, v0.8.x).
 TOP_LEVEL_KEYS = {
-    "version", "cache", "ocr", "webSearch", "memory", "secureImageLinks", "imageOutputType", "includedTools",
-    "filteredTools", "mcpServers", "mcpSettings", "interface", "turnstile", "fileStrategy", "fileStrategies",
-    "actions", "registration", "balance", "transactions", "speech", "rateLimits", "fileConfig", "modelSpecs",
-    "endpoints", "summarization", "messageFilter", "skillSync", "langfuse", "cloudfront", "customConfig",
-    "agents", "tenants", "userPermissions", "appTitle",
-}  # fmt: skip
+    "version",
+    "cache",
+    "ocr",
+    "webSearch",
+    "memory",
+    "secureImageLinks",
+    "imageOutputType",
+    "includedTools",
+    "filteredTools",
+    "mcpServers",
+    "mcpSettings",
+    "interface",
+    "turnstile",
+    "fileStrategy",
+    "fileStrategies",
+    "actions",
+    "registration",
+    "balance",
+    "transactions",
+    "speech",
+    "rateLimits",
+    "fileConfig",
+    "modelSpecs",
+    "endpoints",
+    "summarization",
+    "messageFilter",
+    "skillSync",
+    "langfuse",
+    "cloudfront",
+    "customConfig",
+    "agents",
+    "tenants",
+    "userPermissions",
+    "appTitle",
+}
 
 ENDPOINT_SECTIONS = {
-    "all", "openAI", "google", "anthropic", "azureOpenAI", "assistants", "azureAssistants", "agents", "bedrock",
-    "custom", "gptPlugins",
-}  # fmt: skip
+    "all",
+    "openAI",
+    "google",
+    "anthropic",
+    "azureOpenAI",
+    "assistants",
+    "azureAssistants",
+    "agents",
+    "bedrock",
+    "custom",
+    "gptPlugins",
+}
 
 #: Keys of a custom endpoint item that we read into fields (the rest go to ``extra``).
 CUSTOM_FIELDS = {
-    "name", "apiKey", "baseURL", "models", "headers", "addParams", "dropParams", "modelDisplayLabel", "iconURL",
-    "provider", "rateLimit", "fallbacks",
-}  # fmt: skip
+    "name",
+    "apiKey",
+    "baseURL",
+    "models",
+    "headers",
+    "addParams",
+    "dropParams",
+    "modelDisplayLabel",
+    "iconURL",
+    "provider",
+    "rateLimit",
+    "fallbacks",
+}
 BUILTIN_FIELDS = {"headers", "baseURL", "rateLimit", "fallbacks", "models", "addParams", "dropParams"}
 ASSISTANTS_FIELDS = {
-    "disableBuilder", "pollIntervalMs", "timeoutMs", "version", "supportedIds", "excludedIds", "privateAssistants",
-    "retrievalModels", "capabilities", "headers", "baseURL", "rateLimit", "fallbacks", "models",
-}  # fmt: skip
+    "disableBuilder",
+    "pollIntervalMs",
+    "timeoutMs",
+    "version",
+    "supportedIds",
+    "excludedIds",
+    "privateAssistants",
+    "retrievalModels",
+    "capabilities",
+    "headers",
+    "baseURL",
+    "rateLimit",
+    "fallbacks",
+    "models",
+}
 ASSISTANT_CAPABILITIES = {"code_interpreter", "image_vision", "retrieval", "file_search", "actions", "tools"}
 #: Column sizes of Endpoint.name and EndpointModel.model_id.
 MAX_ENDPOINT_NAME = 100
 MAX_MODEL_ID = 255
 MODEL_ITEM_KEYS = {
-    "name", "label", "description", "contextWindow", "maxOutputTokens", "vision", "tools", "streaming", "fallbacks",
-    "rateLimit", "prices",
-}  # fmt: skip
+    "name",
+    "label",
+    "description",
+    "contextWindow",
+    "maxOutputTokens",
+    "vision",
+    "tools",
+    "streaming",
+    "fallbacks",
+    "rateLimit",
+    "prices",
+}
 
 
 def normalize_name(name: str) -> str:
@@ -109,13 +178,17 @@ def read_rate_limit(r: Reader, item: dict[str, Any], path: str) -> dict[str, int
     return limit
 
 
-def read_fallbacks(r: Reader, item: dict[str, Any], path: str) -> list[str]:
+def read_fallbacks(r: Reader, item: dict[str, Any], path: str) -> tuple[list[str], list[tuple[str, int | None]]]:
+    """The fallback list and where each entry was written (for later cross-checks)."""
     values = r.string_list(item, "fallbacks", path) or []
+    where = []
     for index, value in enumerate(values):
+        here = join(join(path, "fallbacks"), index)
+        where.append((here, r.where.line(here)))
         endpoint, _, model = value.partition("/")
         if not endpoint or not model:
-            r.error(join(join(path, "fallbacks"), index), f"expected 'endpoint/model', got {value!r}")
-    return values
+            r.error(here, f"expected 'endpoint/model', got {value!r}")
+    return values, where
 
 
 def read_models_default(r: Reader, models: dict[str, Any], path: str, *, required: bool) -> list[ModelSpec]:
@@ -172,7 +245,7 @@ def _model_item(r: Reader, item: Any, path: str) -> ModelSpec | None:
     for key in ("vision", "tools", "streaming"):
         if key in item:
             setattr(spec, key, r.boolean(item, key, path))
-    spec.fallbacks = read_fallbacks(r, item, path)
+    spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
     spec.rate_limit = read_rate_limit(r, item, path)
     prices = r.mapping(item, "prices", path)
     if prices is not None:
@@ -224,7 +297,7 @@ def _builtin(r: Reader, name: str, item: dict[str, Any], path: str) -> EndpointS
     spec.add_params = r.mapping(item, "addParams", path) or {}
     spec.drop_params = r.string_list(item, "dropParams", path) or []
     spec.rate_limit = read_rate_limit(r, item, path)
-    spec.fallbacks = read_fallbacks(r, item, path)
+    spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
     models = r.mapping(item, "models", path)
     if models is not None:
         spec.models = read_models_default(r, models, join(path, "models"), required=False)
@@ -316,6 +389,6 @@ def _custom(r: Reader, item: dict[str, Any], path: str, index: int) -> EndpointS
     spec.model_display_label = r.string(item, "modelDisplayLabel", path)
     spec.icon_url = r.string(item, "iconURL", path)
     spec.rate_limit = read_rate_limit(r, item, path)
-    spec.fallbacks = read_fallbacks(r, item, path)
+    spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
     spec.extra = _extra(item, CUSTOM_FIELDS)
     return spec if raw_name else None

@@ -70,6 +70,11 @@ class Reader:
         if value is _MISSING or value is None:
             return default
         if isinstance(value, bool):
+            raw = self.where.raw.get(join(path, key), "")
+            if raw and raw.lower() not in ("true", "false"):
+                # YAML 1.1 reads yes/no/on/off as booleans; LibreChat's YAML 1.2 reads them as text.
+                self.error(join(path, key), f"write true or false; LibreChat reads {raw!r} as text, not a boolean")
+                return default
             return value
         self.error(join(path, key), f"expected true or false, got {_yaml_type(value)}")
         return default
@@ -107,7 +112,7 @@ class Reader:
         except InvalidOperation:
             self.error(here, f"expected a price in USD per 1M tokens, got {value!r}")
             return None
-        if isinstance(value, float) and not math.isfinite(value) or not price.is_finite() or price < 0:
+        if (isinstance(value, float) and not math.isfinite(value)) or not price.is_finite() or price < 0:
             self.error(here, f"a price must be a finite number >= 0, got {value!r}")
             return None
         if price >= MAX_PRICE:
@@ -152,7 +157,9 @@ class Reader:
                 result.append(item)
             else:
                 raw = self.where.raw.get(join(here, index))
-                hint = f"; put it in quotes: '{raw}'" if raw is not None and isinstance(item, int | float | bool) else ""
+                hint = (
+                    f"; put it in quotes: '{raw}'" if raw is not None and isinstance(item, int | float | bool) else ""
+                )
                 self.error(join(here, index), f"expected a string, got {_yaml_type(item)}{hint}")
         return result
 

@@ -19,20 +19,63 @@ from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel,
 from .specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
 
 ENDPOINT_FIELDS = (
-    "kind", "wire", "base_url", "organization", "headers", "add_params", "drop_params", "models_fetch",
-    "user_id_query", "model_display_label", "icon_url", "capabilities", "version", "retrieval_models",
-    "disable_builder", "supported_ids", "excluded_ids", "private_assistants", "poll_interval_ms", "timeout_ms",
-    "rate_limit", "fallbacks", "extra", "source", "position",
-)  # fmt: skip
-GROUP_FIELDS = (
-    "position", "instance_name", "deployment_name", "version", "base_url", "serverless", "assistants", "headers",
-    "add_params", "drop_params", "extra",
-)  # fmt: skip
-MODEL_FIELDS = (
-    "label", "context_window", "max_output_tokens", "vision", "tools", "streaming", "fallbacks", "rate_limit",
-    "deployment_name", "api_version", "prompt_price", "completion_price", "cached_price", "overrides", "source",
+    "kind",
+    "wire",
+    "base_url",
+    "organization",
+    "headers",
+    "add_params",
+    "drop_params",
+    "models_fetch",
+    "user_id_query",
+    "model_display_label",
+    "icon_url",
+    "capabilities",
+    "version",
+    "retrieval_models",
+    "disable_builder",
+    "supported_ids",
+    "excluded_ids",
+    "private_assistants",
+    "poll_interval_ms",
+    "timeout_ms",
+    "rate_limit",
+    "fallbacks",
+    "extra",
+    "source",
     "position",
-)  # fmt: skip
+)
+GROUP_FIELDS = (
+    "position",
+    "instance_name",
+    "deployment_name",
+    "version",
+    "base_url",
+    "serverless",
+    "assistants",
+    "headers",
+    "add_params",
+    "drop_params",
+    "extra",
+)
+MODEL_FIELDS = (
+    "label",
+    "context_window",
+    "max_output_tokens",
+    "vision",
+    "tools",
+    "streaming",
+    "fallbacks",
+    "rate_limit",
+    "deployment_name",
+    "api_version",
+    "prompt_price",
+    "completion_price",
+    "cached_price",
+    "overrides",
+    "source",
+    "position",
+)
 
 
 @dataclass
@@ -120,7 +163,9 @@ def _apply_endpoint(spec: EndpointSpec, report: SeedReport, *, overwrite: bool) 
         changed.append("admin_modified")
     if created or changed:
         row.save()
-        report.note(f"created endpoint {spec.name}" if created else f"updated endpoint {spec.name}: {', '.join(changed)}")
+        report.note(
+            f"created endpoint {spec.name}" if created else f"updated endpoint {spec.name}: {', '.join(changed)}"
+        )
     groups = {g.group: _apply_group(row, g, report, overwrite=overwrite) for g in spec.groups}
     _apply_models(row, spec.models, groups, report, overwrite=overwrite)
     stale_groups = row.groups.exclude(group__in=[g.group for g in spec.groups])

@@ -18,6 +18,8 @@ class ModelSpec:
     tools: bool | None = None
     streaming: bool | None = None
     fallbacks: list[str] = field(default_factory=list)
+    #: (yaml path, line) of each fallback entry, for error messages.
+    fallback_where: list[tuple[str, int | None]] = field(default_factory=list)
     rate_limit: dict[str, int] | None = None
     group: str | None = None
     deployment_name: str = ""
@@ -27,6 +29,7 @@ class ModelSpec:
     cached_price: Decimal | None = None
     #: The extension keys written for this model (exported back as an object item).
     overrides: dict[str, Any] = field(default_factory=dict)
+    position: int = 0
 
 
 @dataclass
@@ -73,6 +76,7 @@ class EndpointSpec:
     timeout_ms: int | None = None
     rate_limit: dict[str, int] | None = None
     fallbacks: list[str] = field(default_factory=list)
+    fallback_where: list[tuple[str, int | None]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     position: int = 0
     models: list[ModelSpec] = field(default_factory=list)

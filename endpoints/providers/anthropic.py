@@ -10,7 +10,7 @@ Models: https://docs.anthropic.com/en/api/models-list
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx2
@@ -27,10 +27,14 @@ from .base import (
     content_text,
     estimate_usage,
     finalize_body,
+    image_url,
+    malformed_event,
     parse_data_url,
     parse_retry_after,
     request_headers,
     status_error,
+    tool_arguments,
+    truncated_stream,
 )
 from .http import UpstreamSSE, get_json
 
@@ -79,10 +83,6 @@ def _stream_error(error: Any) -> ProviderError:
     return ProviderError(kind, "The provider reported an error during the answer.", retryable=retryable)
 
 
-def _malformed() -> ProviderError:
-    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
-
-
 # --- Request translation (OpenAI chat format -> Messages API) ---
 
 
@@ -90,9 +90,7 @@ def _image(url: str) -> dict[str, Any]:
     inline = parse_data_url(url)
     if inline is not None:
         return {"type": "image", "source": {"type": "base64", "media_type": inline[0], "data": inline[1]}}
-    if url.startswith(("https://", "http://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise ProviderError("invalid_request", "An image must be a base64 data URL or an http(s) URL.")
+    return {"type": "image", "source": {"type": "url", "url": url}}
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -105,18 +103,8 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
         if kind == "text" and part.get("text"):
             blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
-            image = part.get("image_url")
-            blocks.append(_image(image.get("url", "") if isinstance(image, dict) else str(image or "")))
+            blocks.append(_image(image_url(part)))
     return blocks
-
-
-def _arguments(raw: Any) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return json.loads(raw or "{}")
-    except ValueError:
-        raise ProviderError("invalid_request", "A tool call's arguments are not valid JSON.") from None
 
 
 def _append(messages: list[dict[str, Any]], role: str, content: str | list[dict[str, Any]]) -> None:
@@ -153,7 +141,7 @@ def _messages(source: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, 
                         "type": "tool_use",
                         "id": call.get("id"),
                         "name": function.get("name"),
-                        "input": _arguments(function.get("arguments")),
+                        "input": tool_arguments(function.get("arguments")),
                     }
                 )
             _append(messages, "assistant", blocks)
@@ -162,17 +150,14 @@ def _messages(source: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, 
     return ("\n\n".join(system) or None), messages
 
 
+_TOOL_CHOICE = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
+
+
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if choice == "auto":
-        return {"type": "auto"}
-    if choice == "none":
-        return {"type": "none"}
-    if choice == "required":
-        return {"type": "any"}
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICE):
+        return _TOOL_CHOICE.get(choice or "")
     raise ProviderError("invalid_request", "tool_choice is not one Anthropic supports.")
 
 
@@ -182,10 +167,8 @@ class AnthropicProvider(Provider):
             "x-api-key": self.target.api_key,
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
-            "accept": "text/event-stream" if streaming else "application/json",
         }
-        if streaming:
-            vendor["accept-encoding"] = "identity"
+        vendor |= {"accept": "text/event-stream", "accept-encoding": "identity"} if streaming else {}
         return request_headers(vendor, self.target)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -223,12 +206,11 @@ class AnthropicProvider(Provider):
         params: dict[str, Any] = {"limit": 1000}
         for _page in range(MAX_MODEL_PAGES):
             data = await get_json(
+                self.target,
                 f"{self.target.base_url.rstrip('/')}/v1/models",
                 headers=self._headers(streaming=False),
-                params=params,
                 map_status=_map_status,
-                timeouts=self.target.timeouts,
-                guarded=self.target.guarded,
+                params=params,
             )
             items = data.get("data") if isinstance(data, dict) else None
             if not isinstance(items, list):
@@ -239,21 +221,19 @@ class AnthropicProvider(Provider):
             params = {"limit": 1000, "after_id": data["last_id"]}
         return ids
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         started = terminated = False
         finish: str | None = None
         model: str | None = None
-        prompt_tokens = output_tokens = cached_tokens = 0
-        reported = False
+        usage: dict[str, Any] = {}  # Anthropic's usage fields, updated by message_start and message_delta
         tool_index: dict[int, int] = {}  # content block index -> tool call index
         chars = 0
         upstream = UpstreamSSE(
+            self.target,
             f"{self.target.base_url.rstrip('/')}/v1/messages",
             headers=self._headers(streaming=True),
             body=self._body(request),
             map_status=_map_status,
-            timeouts=self.target.timeouts,
-            guarded=self.target.guarded,
         )
         try:
             async with upstream as events:
@@ -284,18 +264,11 @@ class AnthropicProvider(Provider):
                         elif kind == "message_start":
                             message = payload["message"]
                             model = message.get("model")
-                            if usage := message.get("usage"):
-                                reported = True
-                                prompt_tokens, cached_tokens = _prompt_tokens(usage)
-                                output_tokens = int(usage.get("output_tokens") or 0)
+                            usage.update(message.get("usage") or {})
                         elif kind == "message_delta":
                             if reason := (payload.get("delta") or {}).get("stop_reason"):
                                 finish = _FINISH.get(reason, "stop")
-                            if usage := payload.get("usage"):
-                                reported = True
-                                output_tokens = int(usage.get("output_tokens") or output_tokens)
-                                if usage.get("input_tokens") is not None:  # cumulative totals, when sent
-                                    prompt_tokens, cached_tokens = _prompt_tokens(usage)
+                            usage.update(payload.get("usage") or {})  # cumulative totals
                         elif kind == "message_stop":
                             terminated = True
                             await events.drain()
@@ -303,24 +276,19 @@ class AnthropicProvider(Provider):
                         elif kind == "error":
                             raise _stream_error(payload.get("error"))
                     except (ValueError, AttributeError, TypeError, KeyError):
-                        raise _malformed() from None
+                        raise malformed_event() from None
         except ProviderError as exc:
             exc.started = started
             raise
         if not terminated:
-            raise ProviderError(
-                "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
-            )
-        if reported:
-            yield Usage(prompt_tokens, output_tokens, cached_tokens)
-        else:
-            yield estimate_usage(request, chars)
+            raise truncated_stream(started)
+        yield _usage(usage) if usage else estimate_usage(request, chars)
         yield Done(finish, model)
 
 
-def _prompt_tokens(usage: dict[str, Any]) -> tuple[int, int]:
-    """OpenAI-style prompt tokens: Anthropic's input_tokens excludes cache reads and writes
+def _usage(usage: dict[str, Any]) -> Usage:
+    """OpenAI-style counts: Anthropic's input_tokens excludes cache reads and writes
     (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance)."""
     cached = int(usage.get("cache_read_input_tokens") or 0)
-    written = int(usage.get("cache_creation_input_tokens") or 0)
-    return int(usage.get("input_tokens") or 0) + cached + written, cached
+    prompt = int(usage.get("input_tokens") or 0) + cached + int(usage.get("cache_creation_input_tokens") or 0)
+    return Usage(prompt, int(usage.get("output_tokens") or 0), cached)

@@ -72,12 +72,11 @@ class AzureOpenAIProvider(OpenAIProvider):
         if t.azure_serverless or t.base_url:
             raise ProviderError("invalid_request", "Models can only be listed for an Azure instance, not a base URL.")
         data = await get_json(
+            self.target,
             f"{self._resource()}/openai/models",
             headers=self._headers(streaming=False),
-            params={"api-version": self._version()},
             map_status=_map_status,
-            timeouts=t.timeouts,
-            guarded=t.guarded,
+            params={"api-version": self._version()},
         )
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):

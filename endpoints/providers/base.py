@@ -11,9 +11,10 @@ never contains an upstream body or a key.
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -35,10 +36,14 @@ __all__ = [
     "content_text",
     "estimate_usage",
     "finalize_body",
+    "image_url",
+    "malformed_event",
     "parse_data_url",
     "parse_retry_after",
     "request_headers",
     "status_error",
+    "tool_arguments",
+    "truncated_stream",
 ]
 
 
@@ -225,6 +230,17 @@ def status_error(status: int, *, retry_after: float | None = None, kind: str | N
     )
 
 
+def malformed_event() -> ProviderError:
+    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
+
+
+def truncated_stream(started: bool) -> ProviderError:
+    """The body ended cleanly but without the vendor's end-of-answer marker."""
+    return ProviderError(
+        "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
+    )
+
+
 _STATUS_TEXT = {
     "invalid_api_key": ("The provider rejected the API key.", False),
     "model_not_available": ("The provider does not offer this model.", True),
@@ -280,6 +296,25 @@ def parse_data_url(url: str) -> tuple[str, str] | None:
     return head[: -len(";base64")].split(";", 1)[0] or "application/octet-stream", data
 
 
+def image_url(part: dict[str, Any]) -> str:
+    """The URL of an ``image_url`` part: a base64 data URL or an http(s) URL, else invalid_request."""
+    image = part.get("image_url")
+    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+    if url.startswith(("https://", "http://")) or parse_data_url(url) is not None:
+        return url
+    raise ProviderError("invalid_request", "An image must be a base64 data URL or an http(s) URL.")
+
+
+def tool_arguments(raw: Any) -> Any:
+    """An assistant tool call's arguments (a JSON string in OpenAI's format) as a value."""
+    if not isinstance(raw, str):
+        return raw if raw is not None else {}
+    try:
+        return json.loads(raw or "{}")
+    except ValueError:
+        raise ProviderError("invalid_request", "A tool call's arguments are not valid JSON.") from None
+
+
 def content_text(content: Any) -> str:
     """The text of an OpenAI message content (a string or a list of parts)."""
     if isinstance(content, str):
@@ -331,7 +366,7 @@ class Provider:
         """The model ids the upstream offers with this key."""
         raise NotImplementedError
 
-    def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         """An async generator of events, always ending with one :class:`Usage` then one :class:`Done`.
 
         Closing the generator (``aclose()``, or cancelling the task iterating it) closes the

@@ -16,7 +16,7 @@ import json
 import mimetypes
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
@@ -34,10 +34,14 @@ from .base import (
     content_text,
     estimate_usage,
     finalize_body,
+    image_url,
+    malformed_event,
     parse_data_url,
     parse_retry_after,
     request_headers,
     status_error,
+    tool_arguments,
+    truncated_stream,
 )
 from .http import UpstreamSSE, get_json
 
@@ -45,16 +49,8 @@ __all__ = ["GoogleProvider"]
 
 MAX_MODEL_PAGES = 10
 
-_FINISH = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-}
+_FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY")
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(_FILTERED, "content_filter")
 _TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
 # Gemini 3 rejects a replayed functionCall part without its thoughtSignature; OpenAI-format history
@@ -80,10 +76,6 @@ def _map_status(status: int, headers: httpx2.Headers, body: Any) -> ProviderErro
     return status_error(status, retry_after=retry_after)
 
 
-def _malformed() -> ProviderError:
-    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
-
-
 # --- Request translation (OpenAI chat format -> generateContent) ---
 
 
@@ -96,15 +88,12 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         if kind == "text" and part.get("text"):
             parts.append({"text": part["text"]})
         elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+            url = image_url(part)
             if inline := parse_data_url(url):
                 parts.append({"inline_data": {"mime_type": inline[0], "data": inline[1]}})
-            elif url.startswith(("https://", "http://")):
+            else:
                 mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
                 parts.append({"file_data": {"mime_type": mime, "file_uri": url}})
-            else:
-                raise ProviderError("invalid_request", "An image must be a base64 data URL or an http(s) URL.")
     return parts
 
 
@@ -142,12 +131,9 @@ def _contents(messages: list[dict[str, Any]], signed: bool) -> tuple[list[str], 
                 function = call.get("function") or {}
                 name = function.get("name") or ""
                 names[call.get("id") or ""] = name
-                raw = function.get("arguments") or "{}"
-                try:
-                    args = json.loads(raw) if isinstance(raw, str) else raw
-                except ValueError:
-                    raise ProviderError("invalid_request", "A tool call's arguments are not valid JSON.") from None
-                part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+                part: dict[str, Any] = {
+                    "functionCall": {"name": name, "args": tool_arguments(function.get("arguments"))}
+                }
                 if signed and n == 0:  # only the first of parallel calls carries a signature
                     part["thoughtSignature"] = _SIGNATURE_PLACEHOLDER
                 parts.append(part)
@@ -163,15 +149,13 @@ def _contents(messages: list[dict[str, Any]], signed: bool) -> tuple[list[str], 
 
 
 def _generation_config(request: ChatRequest) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["topP"] = request.top_p
-    if request.max_tokens is not None:
-        config["maxOutputTokens"] = request.max_tokens
-    if request.stop:
-        config["stopSequences"] = request.stop
+    values = (
+        ("temperature", request.temperature),
+        ("topP", request.top_p),
+        ("maxOutputTokens", request.max_tokens),
+        ("stopSequences", request.stop or None),
+    )
+    config: dict[str, Any] = {key: value for key, value in values if value is not None}
     fmt = request.response_format or {}
     if fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -179,6 +163,17 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         if schema:  # responseJsonSchema takes JSON Schema as OpenAI clients write it
             config["responseJsonSchema"] = schema
     return config
+
+
+def _declaration(function: dict[str, Any]) -> dict[str, Any]:
+    # parametersJsonSchema takes the JSON Schema as-is; the older "parameters" wants an OpenAPI subset
+    # and rejects keys OpenAI tools often carry (additionalProperties, $schema…).
+    declaration = {
+        "name": function.get("name"),
+        "description": function.get("description"),
+        "parametersJsonSchema": function.get("parameters"),
+    }
+    return {key: value for key, value in declaration.items() if value}
 
 
 def _tool_config(choice: Any) -> dict[str, Any] | None:
@@ -194,13 +189,8 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
 
 class GoogleProvider(Provider):
     def _headers(self, streaming: bool) -> dict[str, str]:
-        vendor = {
-            "x-goog-api-key": self.target.api_key,
-            "accept": "text/event-stream" if streaming else "application/json",
-        }
-        if streaming:
-            vendor["content-type"] = "application/json"
-            vendor["accept-encoding"] = "identity"
+        vendor = {"x-goog-api-key": self.target.api_key, "content-type": "application/json"}
+        vendor |= {"accept": "text/event-stream", "accept-encoding": "identity"} if streaming else {}
         return request_headers(vendor, self.target)
 
     def _url(self, model: str) -> str:
@@ -216,16 +206,9 @@ class GoogleProvider(Provider):
         if config := _generation_config(request):
             body["generationConfig"] = config
         if request.tools:
-            declarations = []
-            for tool in request.tools:
-                function = tool.get("function") or {}
-                declaration: dict[str, Any] = {"name": function.get("name")}
-                if function.get("description"):
-                    declaration["description"] = function["description"]
-                if function.get("parameters"):  # JSON Schema as-is (the older "parameters" wants OpenAPI)
-                    declaration["parametersJsonSchema"] = function["parameters"]
-                declarations.append(declaration)
-            body["tools"] = [{"functionDeclarations": declarations}]
+            body["tools"] = [
+                {"functionDeclarations": [_declaration(tool.get("function") or {}) for tool in request.tools]}
+            ]
             if (tool_config := _tool_config(request.tool_choice)) is not None:
                 body["toolConfig"] = tool_config
         return finalize_body(body, self.target, protected=())
@@ -235,12 +218,11 @@ class GoogleProvider(Provider):
         params: dict[str, Any] = {"pageSize": 1000}
         for _page in range(MAX_MODEL_PAGES):
             data = await get_json(
+                self.target,
                 f"{self.target.base_url.rstrip('/')}/v1beta/models",
                 headers=self._headers(streaming=False),
-                params=params,
                 map_status=_map_status,
-                timeouts=self.target.timeouts,
-                guarded=self.target.guarded,
+                params=params,
             )
             items = data.get("models") if isinstance(data, dict) else None
             if not isinstance(items, list):
@@ -254,7 +236,7 @@ class GoogleProvider(Provider):
             params = {"pageSize": 1000, "pageToken": data["nextPageToken"]}
         return ids
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         started = False
         finish: str | None = None
         model: str | None = None
@@ -262,22 +244,19 @@ class GoogleProvider(Provider):
         calls = chars = 0
         call_prefix = f"call_{secrets.token_hex(8)}_"  # Gemini sends no call ids; unique per answer
         upstream = UpstreamSSE(
+            self.target,
             self._url(request.model),
             headers=self._headers(streaming=True),
             body=self._body(request),
             map_status=_map_status,
-            timeouts=self.target.timeouts,
-            guarded=self.target.guarded,
         )
         try:
             async with upstream as events:
                 async for _event, data in events:
                     try:
                         payload = json.loads(data)
-                        if payload.get("error"):
-                            raise ProviderError(
-                                "upstream_error", "The provider reported an error during the answer.", retryable=True
-                            )
+                        if payload.get("error"):  # an error object inside a 200 stream
+                            raise ProviderError("upstream_error", "The provider failed mid-answer.", retryable=True)
                         if meta := payload.get("usageMetadata"):
                             usage = _usage(meta)
                         model = payload.get("modelVersion") or model
@@ -305,14 +284,12 @@ class GoogleProvider(Provider):
                         if reason := candidate.get("finishReason"):
                             finish = _FINISH.get(reason, "stop")
                     except (ValueError, AttributeError, TypeError, KeyError):
-                        raise _malformed() from None
+                        raise malformed_event() from None
         except ProviderError as exc:
             exc.started = started
             raise
-        if finish is None:
-            raise ProviderError(
-                "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
-            )
+        if finish is None:  # no terminator in this protocol: an answer is complete once it has a finishReason
+            raise truncated_stream(started)
         if calls and finish == "stop":
             finish = "tool_calls"
         yield usage or estimate_usage(request, chars)

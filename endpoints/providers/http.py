@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 
-from .base import ProviderError, Timeouts
+from .base import ProviderError, Target
 from .sse import DEFAULT_MAX_LINE, SSEParser
 
 __all__ = ["StatusMapper", "UpstreamSSE", "aclose_clients", "get_client", "get_json", "transport_error"]
@@ -224,18 +224,17 @@ class UpstreamSSE:
 
     def __init__(
         self,
+        target: Target,
         url: str,
         *,
         headers: dict[str, str],
         body: dict[str, Any],
         map_status: StatusMapper,
-        timeouts: Timeouts,
-        guarded: bool = False,
         max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
         self._request = (url, headers, body, map_status)
-        self._timeouts = timeouts
-        self._guarded = guarded
+        self._timeouts = target.timeouts
+        self._guarded = target.guarded
         self._parser = SSEParser(max_line)
         self._events: list[tuple[str, str]] = []
         self._index = 0
@@ -369,23 +368,16 @@ def _dumps(body: dict[str, Any]) -> bytes:
 
 
 async def get_json(
-    url: str,
-    *,
-    headers: dict[str, str],
-    params: dict[str, Any] | None,
-    map_status: StatusMapper,
-    timeouts: Timeouts,
-    guarded: bool = False,
+    target: Target, url: str, *, headers: dict[str, str], map_status: StatusMapper, params: dict[str, Any] | None = None
 ) -> Any:
     """GET a small JSON document (model lists), with the same error mapping as chat calls."""
-    client = get_client(guarded)
-    timeout = httpx2.Timeout(
-        connect=timeouts.connect, read=timeouts.first_token, write=timeouts.idle, pool=timeouts.connect
-    )
+    t = target.timeouts
+    client = get_client(target.guarded)
+    timeout = httpx2.Timeout(connect=t.connect, read=t.first_token, write=t.idle, pool=t.connect)
     try:
         response = await client.get(url, headers=headers, params=params, timeout=timeout)
     except httpx2.HTTPError as exc:
-        raise transport_error(exc, guarded) from None
+        raise transport_error(exc, target.guarded) from None
     if response.status_code >= 300:
         logger.debug("upstream answered HTTP %s", response.status_code)
         raise map_status(response.status_code, response.headers, _load_json(response.content[:MAX_ERROR_BODY]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx2
@@ -26,9 +26,11 @@ from .base import (
     Usage,
     estimate_usage,
     finalize_body,
+    malformed_event,
     parse_retry_after,
     request_headers,
     status_error,
+    truncated_stream,
 )
 from .http import UpstreamSSE, get_json
 
@@ -80,10 +82,6 @@ def _usage(raw: dict[str, Any]) -> Usage:
         completion_tokens=int(raw.get("completion_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0),
     )
-
-
-def _malformed() -> ProviderError:
-    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
 
 
 class OpenAIProvider(Provider):
@@ -138,31 +136,25 @@ class OpenAIProvider(Provider):
 
     async def list_models(self) -> list[str]:
         data = await get_json(
-            f"{self._base()}/models",
-            headers=self._headers(streaming=False),
-            params=None,
-            map_status=_map_status,
-            timeouts=self.target.timeouts,
-            guarded=self.target.guarded,
+            self.target, f"{self._base()}/models", headers=self._headers(streaming=False), map_status=_map_status
         )
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise ProviderError("upstream_error", "The provider sent a malformed model list.", status=200)
         return [item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         started = terminated = tools_called = False
         finish: str | None = None
         model: str | None = None
         usage: Usage | None = None
         chars = 0
         upstream = UpstreamSSE(
+            self.target,
             self._chat_url(),
             headers=self._headers(streaming=True),
             body=self._body(request),
             map_status=_map_status,
-            timeouts=self.target.timeouts,
-            guarded=self.target.guarded,
         )
         try:
             async with upstream as events:
@@ -196,14 +188,12 @@ class OpenAIProvider(Provider):
                         if reason := choice.get("finish_reason"):
                             finish = _FINISH.get(reason, reason)
                     except (ValueError, AttributeError, TypeError, IndexError, KeyError):
-                        raise _malformed() from None
+                        raise malformed_event() from None
         except ProviderError as exc:
             exc.started = started
             raise
         if not terminated:
-            raise ProviderError(
-                "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
-            )
+            raise truncated_stream(started)
         if finish == "stop" and tools_called:
             finish = "tool_calls"  # OpenAI says "stop" when tool_choice forced a function
         yield usage or estimate_usage(request, chars)
