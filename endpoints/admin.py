@@ -123,7 +123,7 @@ class EndpointAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled", "source", "admin_modified")
     search_fields = ("name", "base_url", "models__model_id")
     inlines = (GroupInline, ModelInline)
-    actions = ("refresh_models", "export_yaml")
+    actions = ("test_connection", "refresh_models", "export_yaml")
     readonly_fields = ("source", "admin_modified", "updated_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
@@ -157,6 +157,20 @@ class EndpointAdmin(admin.ModelAdmin):
         for obj in formset.deleted_objects:
             obj.delete()
         formset.save_m2m()
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        from .diagnostics import test_connection
+
+        snapshot = build_snapshot()
+        for endpoint in queryset:
+            info = snapshot.get(endpoint.name)
+            if info is None:
+                self.message_user(request, f"{endpoint.name}: not enabled or has no key", messages.WARNING)
+                continue
+            result = async_to_sync(test_connection)(info)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{endpoint.name}: {result.message}", level)
 
     @admin.action(description="Refresh models from upstream")
     def refresh_models(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:

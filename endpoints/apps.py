@@ -20,7 +20,7 @@ class EndpointsConfig(AppConfig):
 
         def setting(setting: str, **_kwargs: object) -> None:
             if setting in ("LIBRECHAT_ENDPOINT_VARS", "ENVIRON"):
-                bump_version()
+                bump_version(rows_changed=False)
 
         setting_changed.connect(setting, weak=False, dispatch_uid="bump-on-setting")
         for model in (Endpoint, AzureGroup, EndpointModel):

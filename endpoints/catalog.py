@@ -173,14 +173,13 @@ def _bump() -> None:
     cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
-def bump_version() -> None:
-    """Invalidate every worker's snapshot, now and again once the transaction commits.
-
-    The second bump matters: a worker that rebuilt the snapshot between the two
-    saw the rows before the commit, and must not keep that copy.
-    """
+def bump_version(*, rows_changed: bool = True) -> None:
+    """Invalidate every worker's snapshot, now and (for row changes) again once the
+    transaction commits: a worker that rebuilt the snapshot between the two saw
+    the rows before the commit, and must not keep that copy."""
     _bump()
-    transaction.on_commit(_bump)
+    if rows_changed:
+        transaction.on_commit(_bump)
 
 
 # --- snapshot -----------------------------------------------------------------------

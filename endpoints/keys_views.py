@@ -70,9 +70,8 @@ def _body(request: Request) -> Any:
     try:
         return request.data
     except ParseError:
-        raise ApiError(
-            "invalid_request", "The body is not valid JSON: send {name, value, expiresAt}.", errors={}
-        ) from None
+        message = "The body is not valid JSON: send {name, value, expiresAt}."
+        raise ApiError("invalid_request", message, errors={"body": [message]}) from None
 
 
 def _api_error(exc: userkeys.UserKeyError, name: str) -> ApiError:

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "channels",
+    "django_ratelimit",  # its system checks vet the cache the limits count in (endpoints/limits.py)
     "endpoints",
     "usage",
 ]
@@ -293,6 +294,18 @@ MESSAGE_USER_MAX = _int("MESSAGE_USER_MAX", 40, minimum=1)
 MESSAGE_USER_WINDOW = _int("MESSAGE_USER_WINDOW", 1, minimum=1)
 LIMIT_CONCURRENT_MESSAGES = _bool("LIMIT_CONCURRENT_MESSAGES", True)
 CONCURRENT_MESSAGE_MAX = _int("CONCURRENT_MESSAGE_MAX", 2, minimum=1)
+#: A concurrency slot is a lease for this many seconds, renewed while the chat runs, so the
+#: slots of a killed worker free themselves within this time (endpoints/limits.py).
+CONCURRENT_LEASE_SECONDS = _int("CONCURRENT_LEASE_SECONDS", 60, minimum=2)
+#: django-ratelimit counts in this cache: the shared Redis when REDIS_URL is set.  Limits fail
+#: closed (503 rate_limit_unavailable) when it cannot count.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = False
+if not REDIS_URL:
+    # Without Redis the service is one process by design (the channel layer is in-memory too),
+    # and LocMemCache counts atomically within it; django-ratelimit flags LocMemCache only
+    # because it is not shared between processes.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 
 def _proxies(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -56,6 +56,7 @@ def page() -> Iterator:
 def app(live_server, settings):
     env = {"ANTHROPIC_API_KEY": "user_provided"}
     settings.LIBRECHAT_ENDPOINT_VARS = {**env}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users; not under test
     seed("version: 1.3.14\n", env=env)
     make_user("alice")
     return live_server.url

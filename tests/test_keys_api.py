@@ -35,6 +35,7 @@ PUBLIC = {"api.example.com": "93.184.215.14", "rebind.example.com": "93.184.215.
 @pytest.fixture(autouse=True)
 def config(settings, monkeypatch):
     settings.LIBRECHAT_ENDPOINT_VARS = {**ENV}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users; not under test
     settings.ENVIRON = {"GROQ_API_KEY": "gsk-test"}
     seed(CONFIG, env=ENV)
     monkeypatch.setattr("endpoints.netguard.urls.system_resolver", lambda host, port: [PUBLIC[host]])
@@ -281,6 +282,7 @@ def test_it_rejects_a_body_that_is_not_json(api):
     response = api.generic("PUT", "/api/keys", '{"name": "anthropic", ', content_type="application/json")
     assert response.status_code == 400
     assert response.json()["type"] == "invalid_request"
+    assert list(response.json()["errors"]) == ["body"]
 
 
 def test_it_requires_authentication(client):

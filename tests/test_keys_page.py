@@ -35,6 +35,7 @@ KEY = "sk-ant-page-secret-7777"
 @pytest.fixture(autouse=True)
 def config(settings, monkeypatch):
     settings.LIBRECHAT_ENDPOINT_VARS = {**ENV}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users; not under test
     settings.ENVIRON = {"GROQ_API_KEY": "gsk-test", "OPENAI_API_KEY": "sk-admin-configured"}
     seed(CONFIG, env=ENV)
     monkeypatch.setattr("endpoints.netguard.urls.system_resolver", lambda host, port: ["93.184.215.14"])

@@ -99,6 +99,7 @@ def submit_admin_form(client: Client, url: str, **changes: str):
 def leaks(settings, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     settings.LIBRECHAT_ENDPOINT_VARS = {**ENV}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users; not under test
     settings.ENVIRON = {"TYPED_KEY": "sk-from-env"}
     seed(CONFIG, env=ENV)
     monkeypatch.setattr("endpoints.netguard.urls.system_resolver", lambda host, port: ["93.184.215.14"])

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from endpoints.providers import get_provider
-from endpoints.providers.base import ChatRequest, Done, Provider, ProviderError, Target, TextDelta, ToolCallDelta, Usage
-from tests.fakes.server import Fault, Reply, ToolCall
+from endpoints.providers.base import ChatRequest, Done, Provider, Target, TextDelta, Timeouts, ToolCallDelta, Usage
+from tests.fakes import Fault, Reply, ToolCall
+from tests.fakes.consume import collect, failure
 
 pytest_plugins = ["tests.fakes.fixtures"]
 pytestmark = pytest.mark.usefixtures("close_upstream_clients")
@@ -22,19 +23,6 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 def anthropic(base_url: str, **kwargs: Any) -> Provider:
     return get_provider(Target(kind="anthropic", base_url=base_url, api_key=kwargs.pop("api_key", KEY), **kwargs))
-
-
-async def collect(provider: Provider, request: ChatRequest) -> list[Any]:
-    return [event async for event in provider.stream_chat(request)]
-
-
-async def failure(provider: Provider, request: ChatRequest) -> tuple[ProviderError, list[Any]]:
-    events: list[Any] = []
-    with pytest.raises(ProviderError) as info:
-        async for event in provider.stream_chat(request):
-            events.append(event)
-    assert KEY not in info.value.message and "fake" not in info.value.message
-    return info.value, events
 
 
 async def test_it_streams_anthropic_text_with_the_documented_request(fake_anthropic):
@@ -263,8 +251,6 @@ async def test_it_maps_anthropic_rate_limits_and_keys_and_models(fake_anthropic)
 
 
 async def test_it_stalls_into_a_timeout_and_closes_the_connection(fake_anthropic):
-    from endpoints.providers.base import Timeouts
-
     fake_anthropic.reply = Reply(fault=Fault.STALL, after=3)
     provider = anthropic(fake_anthropic.url, timeouts=Timeouts(connect=1, first_token=0.3, idle=0.3))
     error, events = await failure(provider, ChatRequest(model=MODEL, messages=HELLO))

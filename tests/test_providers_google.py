@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from endpoints.providers import get_provider
-from endpoints.providers.base import ChatRequest, Done, Provider, ProviderError, Target, TextDelta, ToolCallDelta, Usage
-from tests.fakes.server import Fault, Reply, ToolCall
+from endpoints.providers.base import ChatRequest, Done, Provider, Target, TextDelta, ToolCallDelta, Usage
+from tests.fakes import Fault, Reply, ToolCall
+from tests.fakes.consume import collect, failure
 
 pytest_plugins = ["tests.fakes.fixtures"]
 pytestmark = pytest.mark.usefixtures("close_upstream_clients")
@@ -27,19 +28,6 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 def google(base_url: str, **kwargs: Any) -> Provider:
     return get_provider(Target(kind="google", base_url=base_url, api_key=kwargs.pop("api_key", KEY), **kwargs))
-
-
-async def collect(provider: Provider, request: ChatRequest) -> list[Any]:
-    return [event async for event in provider.stream_chat(request)]
-
-
-async def failure(provider: Provider, request: ChatRequest) -> tuple[ProviderError, list[Any]]:
-    events: list[Any] = []
-    with pytest.raises(ProviderError) as info:
-        async for event in provider.stream_chat(request):
-            events.append(event)
-    assert KEY not in info.value.message and "fake" not in info.value.message
-    return info.value, events
 
 
 async def test_it_streams_gemini_text_with_the_documented_request(fake_google):

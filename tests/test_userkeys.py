@@ -40,6 +40,7 @@ DNS = {"api.example.com": ["93.184.215.14"]}
 @pytest.fixture(autouse=True)
 def config(settings, monkeypatch):
     settings.LIBRECHAT_ENDPOINT_VARS = {**ENV}
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users; not under test
     seed(CONFIG, env=ENV)
     monkeypatch.setattr("endpoints.netguard.urls.system_resolver", lambda host, port: DNS[host])
 

@@ -20,32 +20,6 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-__all__ = [
-    "ERROR_KINDS",
-    "ChatEvent",
-    "ChatRequest",
-    "ChatResult",
-    "Done",
-    "Provider",
-    "ProviderError",
-    "Target",
-    "TextDelta",
-    "Timeouts",
-    "ToolCallDelta",
-    "Usage",
-    "content_text",
-    "estimate_usage",
-    "finalize_body",
-    "image_url",
-    "malformed_event",
-    "parse_data_url",
-    "parse_retry_after",
-    "request_headers",
-    "status_error",
-    "tool_arguments",
-    "truncated_stream",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:

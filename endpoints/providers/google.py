@@ -1,10 +1,9 @@
 """Google Gemini API (generativelanguage.googleapis.com), streaming only.
 
-API: https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent
+API: https://ai.google.dev/api/generate-content ; models: https://ai.google.dev/api/models
 Function calling: https://ai.google.dev/gemini-api/docs/function-calling
 Structured output: https://ai.google.dev/gemini-api/docs/structured-output
-Errors: https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
-Models: https://ai.google.dev/api/models#method:-models.list
+Errors: https://ai.google.dev/gemini-api/docs/troubleshooting
 
 The stream has no terminator: it ends at EOF, and an answer is complete only once a candidate
 carries a ``finishReason`` (or the prompt was blocked).
@@ -53,9 +52,8 @@ _FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", 
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"} | dict.fromkeys(_FILTERED, "content_filter")
 _TOOL_CHOICE = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
-# Gemini 3 rejects a replayed functionCall part without its thoughtSignature; OpenAI-format history
-# cannot carry it, so the documented placeholder is sent instead
-# (https://ai.google.dev/gemini-api/docs/thought-signatures#faqs).
+# Gemini 3 rejects a replayed functionCall without its thoughtSignature, which OpenAI-format history cannot
+# carry: send the documented placeholder (https://ai.google.dev/gemini-api/docs/thought-signatures#faqs).
 _SIGNATURE_PLACEHOLDER = "skip_thought_signature_validator"
 _GEMINI_MAJOR = re.compile(r"(?:^|/)gemini-(\d+)")
 
@@ -103,7 +101,7 @@ def _function_response(content: Any) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError:
-        value = text
+        return {"output": text}
     return value if isinstance(value, dict) else {"output": value}
 
 
@@ -177,13 +175,11 @@ def _declaration(function: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool_config(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if isinstance(choice, str) and choice in _TOOL_CHOICE:
-        return {"functionCallingConfig": {"mode": _TOOL_CHOICE[choice]}}
     if isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+        names = [(choice.get("function") or {}).get("name")]
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": names}}
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICE):
+        return {"functionCallingConfig": {"mode": _TOOL_CHOICE[choice]}} if choice else None
     raise ProviderError("invalid_request", "tool_choice is not one Gemini supports.")
 
 
@@ -238,8 +234,7 @@ class GoogleProvider(Provider):
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         started = False
-        finish: str | None = None
-        model: str | None = None
+        finish = model = None
         usage: Usage | None = None
         calls = chars = 0
         call_prefix = f"call_{secrets.token_hex(8)}_"  # Gemini sends no call ids; unique per answer
@@ -277,9 +272,8 @@ class GoogleProvider(Provider):
                                 arguments = json.dumps(call.get("args") or {}, ensure_ascii=False)
                                 chars += len(arguments)
                                 started = True
-                                yield ToolCallDelta(
-                                    calls, call.get("id") or f"{call_prefix}{calls}", call["name"], arguments
-                                )
+                                call_id = call.get("id") or f"{call_prefix}{calls}"
+                                yield ToolCallDelta(calls, call_id, call["name"], arguments)
                                 calls += 1
                         if reason := candidate.get("finishReason"):
                             finish = _FINISH.get(reason, "stop")

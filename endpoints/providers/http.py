@@ -266,6 +266,8 @@ class UpstreamSSE:
             raise
         except httpx2.HTTPError as exc:
             watchdog.close()
+            if watchdog.expired():
+                raise _timeout(True) from None
             raise transport_error(exc, self._guarded) from None
         finally:
             watchdog.waiting = False

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .server import Exchange, FakeServer, Fault, Received, Reply, sse
+from .script import Fault, Reply
+from .server import Exchange, FakeServer, Received, sse
 
 __all__ = ["DEFAULT_MODELS", "FakeAnthropic"]
 

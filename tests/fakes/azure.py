@@ -17,7 +17,8 @@ import re
 from typing import Any
 
 from .openai import FakeOpenAI
-from .server import Exchange, Received, Reply, sse
+from .script import Reply
+from .server import Exchange, Received, sse
 
 __all__ = ["FakeAzure"]
 

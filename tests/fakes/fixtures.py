@@ -22,8 +22,9 @@ import pytest_asyncio
 from .anthropic import FakeAnthropic
 from .azure import FakeAzure
 from .google import FakeGoogle
+from .network import Blackhole, closed_port_url
 from .openai import FakeOpenAI
-from .server import Blackhole, FakeServer, closed_port_url
+from .server import FakeServer
 
 
 def _session_server(server: FakeServer) -> Iterator[FakeServer]:

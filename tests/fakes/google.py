@@ -16,7 +16,8 @@ import json
 import re
 from typing import Any
 
-from .server import Exchange, FakeServer, Fault, Received, Reply
+from .script import Fault, Reply
+from .server import Exchange, FakeServer, Received
 
 __all__ = ["DEFAULT_MODELS", "FakeGoogle"]
 

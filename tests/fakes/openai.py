@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .server import Exchange, FakeServer, Fault, Received, Reply, sse
+from .script import Fault, Reply
+from .server import Exchange, FakeServer, Received, sse
 
 __all__ = ["DEFAULT_MODELS", "FakeOpenAI"]
 
