@@ -253,7 +253,7 @@ def main() -> None:
             )
 
         if args.streams:
-            slow = httpx2.post(f"{upstream}/__slow", json={"delay": 0.5, "chunks": 120})
+            slow = httpx2.post(f"http://127.0.0.1:{up_port}/__slow", json={"delay": 0.5, "chunks": 120})
             assert slow.status_code == 200
             before = rss_kib(server.pid) if args.workers == 1 else 0
             began = time.perf_counter()
@@ -261,7 +261,7 @@ def main() -> None:
                 _hold_streams(f"{base}/api/chat", {**api_body, "stream": True}, auth, args.streams, hold=3.0)
             )
             peak = rss_kib(server.pid) if args.workers == 1 else 0
-            httpx2.post(f"{upstream}/__slow", json={"delay": 0, "chunks": 0})
+            httpx2.post(f"http://127.0.0.1:{up_port}/__slow", json={"delay": 0, "chunks": 0})
             per = (peak - before) / max(opened, 1)
             lines += [
                 "",
