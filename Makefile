@@ -1,7 +1,11 @@
-.PHONY: run test lint
+.PHONY: run serve test lint bench
 run:   ## install and start on SQLite with the shipped librechat.yaml
 	scripts/run
 test:  ## install and run lint + the whole test suite (SQLite, then PostgreSQL + Redis)
 	scripts/test
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+serve: ## production: N uvicorn workers on PostgreSQL + Redis (see README)
+	scripts/serve
+bench: ## chat overhead vs the fake upstream (results appended to bench/RESULTS.md)
+	.venv/bin/python bench/chat_overhead.py

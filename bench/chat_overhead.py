@@ -205,7 +205,7 @@ def main() -> None:
         server = subprocess.Popen(
             [PY, "-m", "uvicorn", "librechat_site.asgi:application", "--host", "127.0.0.1", "--port", str(port),
              "--workers", str(args.workers), "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
-             "--http", "httptools"],
+             "--http", "httptools", "--no-proxy-headers"],
             env=env, cwd=ROOT,
         )  # fmt: skip
         procs.append(server)

@@ -16,7 +16,13 @@ class LiveServer:
         from librechat_site.asgi import application
 
         config = uvicorn.Config(
-            application, host="127.0.0.1", port=0, lifespan="off", log_level="warning", access_log=False
+            application,
+            host="127.0.0.1",
+            port=0,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # the app decides whom to believe (TRUSTED_PROXIES), as in production
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="live-asgi", daemon=True)
