@@ -176,7 +176,9 @@ def error_object(kind: str, message: str, status: int, context: dict[str, Any]) 
     errors = context.get("errors")
     param = next(iter(errors), None) if isinstance(errors, dict) else None
     openai_type = ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
-    return {**context, "message": message, "type": openai_type, "param": param, "code": kind}
+    error = {"message": message, "type": openai_type, "param": param, "code": kind}
+    error.update((k, v) for k, v in context.items() if k not in error)
+    return error
 
 
 def error_body(error: ApiError) -> bytes:
@@ -236,7 +238,7 @@ DONE = b"data: [DONE]\n\n"
 class ChunkWriter:
     """``chat.completion.chunk`` SSE frames for one answer, cheap per delta."""
 
-    __slots__ = ("_head", "_tail", "_usage_head", "_seen")
+    __slots__ = ("_head", "_seen", "_tail", "_usage_head")
 
     def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool) -> None:
         common = json.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,

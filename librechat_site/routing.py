@@ -9,12 +9,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
 from endpoints.consumers import http_routes, websocket_routes
+from endpoints.gateway import gateway_routes
 
 
 def build_application(django_app: Any) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
-            "http": URLRouter([*http_routes, re_path(r"", django_app)]),
+            "http": URLRouter([*http_routes, *gateway_routes, re_path(r"", django_app)]),
             "websocket": URLRouter(websocket_routes),
         }
     )

@@ -5,6 +5,13 @@ import os
 
 os.environ.setdefault("TESTING", "true")
 
+# Parallel workers (pytest-xdist) each get their own Redis database, so one
+# worker's cache.clear() cannot wipe another's counters.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if os.environ.get("REDIS_URL") and _worker:
+    _base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
+    os.environ["REDIS_URL"] = f"{_base}/{1 + int(_worker.removeprefix('gw') or 0)}"
+
 from librechat_site.settings import *  # noqa: F403
 
 # A file (not shared-cache memory) for the SQLite test database, so the live

@@ -13,13 +13,6 @@ pytest_plugins = ["tests.fakes.fixtures", "tests.live"]
 
 os.environ.setdefault("TESTING", "true")
 
-# Parallel workers (pytest-xdist) each get their own Redis database, so one
-# worker's cache.clear() cannot wipe another's counters.
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-if os.environ.get("REDIS_URL") and _worker:
-    _base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-    os.environ["REDIS_URL"] = f"{_base}/{1 + int(_worker.removeprefix('gw') or 0)}"
-
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
