@@ -71,6 +71,19 @@ def provider_error(exc: ProviderError, endpoint: str) -> ApiError:
     return ApiError(exc.kind, exc.message, status=STATUS.get(exc.kind, 502), headers=headers, **context)
 
 
+def fallback_chain(endpoint: EndpointInfo, model_id: str) -> list[tuple[str, str]]:
+    """The requested ``(endpoint, model)`` then its fallbacks: the model's own list, else the
+    endpoint's.  Entries that are not ``endpoint/model`` (admin-edited JSON) or repeat an earlier
+    one are skipped, so a chat never tries the same target twice."""
+    model = endpoint.model(model_id)
+    chain = [(endpoint.name, model_id)]
+    for entry in (model.fallbacks if model else ()) or endpoint.fallbacks:
+        name, _, target = str(entry).partition("/")
+        if name and target and (name, target) not in chain:
+            chain.append((name, target))
+    return chain
+
+
 def _templated(headers: dict[str, str], caller: Caller, call: ChatCall) -> dict[str, str]:
     """LibreChat's per-request header placeholders ({{LIBRECHAT_USER_ID}} …)."""
     if not any("{{" in v for v in headers.values()):
@@ -146,40 +159,47 @@ class ChatSession:
             raise
 
     async def _open_with_fallbacks(self, snapshot: Snapshot, call: ChatCall) -> None:
+        """Open the requested model, else each fallback in turn, until one sends its first event.
+
+        A fallback is tried when the requested model is unavailable or its upstream fails
+        (5xx, timeout, connection error) or rate-limits; a fallback target that fails for any
+        reason (including our own limits on it) passes to the next.  When all fail, the
+        requested model's error is the answer.
+        """
         endpoint = snapshot.get(call.endpoint)
         if endpoint is None:
-            raise ApiError(
-                "endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.", endpoint=call.endpoint
-            )
-        model = endpoint.model(call.model)
-        chain = [(call.endpoint, call.model)] + [
-            tuple(f.split("/", 1)) for f in ((model.fallbacks if model else ()) or endpoint.fallbacks)
-        ]
-        failure: ApiError | None = None
+            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.",
+                           endpoint=call.endpoint)  # fmt: skip
+        chain = fallback_chain(endpoint, call.model)
+        first: ApiError | None = None
+        reason = ""
         for index, (endpoint_name, model_id) in enumerate(chain):
-            if index > 0 and failure is not None:
-                self.fallbacks.append(
-                    {
-                        "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
-                        "to": {"endpoint": endpoint_name, "model": model_id},
-                        "reason": failure.type,
-                    }
-                )
+            if index > 0:
+                self.fallbacks.append({
+                    "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
+                    "to": {"endpoint": endpoint_name, "model": model_id},
+                    "reason": reason,
+                })  # fmt: skip
             try:
                 route = await self._route(snapshot, endpoint_name, model_id)
+                if index > 0:
+                    admission = await limits.admit_fallback(self, snapshot, endpoint_name, model_id)
+                    if admission is not None:
+                        self._admissions.append(admission)
                 await self._open(route)
                 return
             except ApiError as exc:
                 if index == 0 and exc.type != "model_not_available":
                     raise
-                failure = failure if index > 0 and failure else exc
+                error = exc
             except ProviderError as exc:
-                failure = provider_error(exc, endpoint_name)
-                if not exc.retryable:
-                    raise failure from None
-                log.info("request %s: %s/%s failed (%s)", self.request_id, endpoint_name, model_id, exc.kind)
-        assert failure is not None
-        raise failure
+                error = provider_error(exc, endpoint_name)
+                if index == 0 and not exc.retryable:
+                    raise error from None
+            log.info("request %s: %s/%s failed (%s)", self.request_id, endpoint_name, model_id, error.type)
+            first, reason = first or error, error.type
+        assert first is not None
+        raise first
 
     async def _route(self, snapshot: Snapshot, endpoint_name: str, model_id: str) -> Route:
         endpoint = snapshot.get(endpoint_name)
@@ -208,7 +228,7 @@ class ChatSession:
         try:
             target = build_target(endpoint, model, credentials)
         except TargetError as exc:
-            raise ApiError(exc.kind, exc.message, **exc.context) from None
+            raise ApiError(exc.kind, exc.message, **exc.context) from None  # type: ignore[arg-type]
         target.headers = _templated(target.headers, self.caller, self.call)
         return Route(endpoint=endpoint, model_id=model_id, model=model, target=target)
 
@@ -220,7 +240,7 @@ class ChatSession:
         try:
             return await user_credentials(self.caller.id, endpoint)
         except TargetError as exc:
-            raise ApiError(exc.kind, exc.message, **exc.context) from None
+            raise ApiError(exc.kind, exc.message, **exc.context) from None  # type: ignore[arg-type]
 
     async def _open(self, route: Route) -> None:
         assert self.call is not None
@@ -240,13 +260,13 @@ class ChatSession:
         )
         stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
         try:
-            first = await anext(stream)  # type: ignore[call-overload]
+            first = await anext(stream)
         except StopAsyncIteration:
             raise ProviderError(
                 "upstream_error", "The provider ended the answer before it began.", retryable=True
             ) from None
         except BaseException:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
             raise
         self._first_at = time.monotonic()
         self.route, self._stream, self._first, self._request = route, stream, first, request
@@ -274,7 +294,7 @@ class ChatSession:
                 if delta is not None:
                     yield "delta", delta
                 try:
-                    event = await anext(stream)  # type: ignore[call-overload]
+                    event = await anext(stream)
                 except StopAsyncIteration:
                     break
         except ProviderError as exc:

@@ -150,6 +150,7 @@ class ChatSocketConsumer(AsyncJsonWebsocketConsumer):
         self._task = asyncio.ensure_future(self.chat(content))
 
     async def chat(self, content: Any) -> None:
+        assert self.caller is not None  # connect() refused anonymous sockets
         session = ChatSession(self.caller, via="websocket", client_ip=client_ip(self.scope))
         try:
             await session.start(content)

@@ -156,20 +156,20 @@ def check_fallbacks(config: ConfigSpec) -> None:
     problems: list[Problem] = []
     endpoints = {spec.name: spec for spec in config.endpoints}
     graph: dict[str, list[str]] = {}
-    checked: set[str] = set()
+    checked: set[int] = set()
     for spec in config.endpoints:
         for model in spec.models:
-            owner = model if model.fallbacks else spec
+            owner: ModelSpec | EndpointSpec = model if model.fallbacks else spec
             node = f"{spec.name}/{model.model_id}"
             graph[node] = owner.fallbacks
+            entries = owner.fallback_where or [(_path(spec) + ".fallbacks", None)] * len(owner.fallbacks)
             if node in owner.fallbacks:
-                where = owner.fallback_where[owner.fallbacks.index(node)] if owner.fallback_where else ("", None)
-                problems.append(Problem(where[0] or _path(spec), f"{node} falls back to itself", where[1]))
+                path, line = entries[owner.fallbacks.index(node)]
+                problems.append(Problem(path, f"{node} falls back to itself", line))
             if id(owner) in checked:
                 continue
             checked.add(id(owner))
-            where = owner.fallback_where or [(_path(spec) + ".fallbacks", None)] * len(owner.fallbacks)
-            for target, (path, line) in zip(owner.fallbacks, where, strict=False):
+            for target, (path, line) in zip(owner.fallbacks, entries, strict=False):
                 endpoint, _, model_id = target.partition("/")
                 other = endpoints.get(endpoint)
                 if other is None:
