@@ -20,7 +20,8 @@ from .catalog import EndpointInfo
 from .config.defaults import catalog_context_window, is_vision_model
 from .models import EndpointKind
 from .providers import get_provider_class
-from .providers.base import ProviderError
+from .providers.base import ProviderError, Target
+from .providers.openai import OpenAIProvider
 from .targets import TargetError, UserCredentials, build_target
 
 log = logging.getLogger(__name__)
@@ -79,14 +80,17 @@ async def fetch_models(
     return fetched
 
 
-async def _fetch(endpoint: EndpointInfo, target: object, user_id: str | None) -> list[str]:
-    provider = get_provider_class(target.kind)(target)  # type: ignore[attr-defined]
+async def _fetch(endpoint: EndpointInfo, target: Target, user_id: str | None) -> list[str]:
+    provider = get_provider_class(target.kind)(target)
     try:
-        models = await provider.list_models(user=user_id) if user_id else await provider.list_models()
+        if user_id and isinstance(provider, OpenAIProvider):
+            models = await provider.list_models(user=user_id)
+        else:
+            models = await provider.list_models()
     except ProviderError as exc:
         log.warning("fetching models for %s failed (%s): %s; using the configured list", endpoint.name, exc.kind, exc)
         return []
-    if endpoint.kind == EndpointKind.OPENAI and "api.openai.com" in target.base_url:  # type: ignore[attr-defined]
+    if endpoint.kind == EndpointKind.OPENAI and "api.openai.com" in target.base_url:
         models = openai_filter(models)
     return models
 

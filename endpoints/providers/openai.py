@@ -134,9 +134,14 @@ class OpenAIProvider(Provider):
             body["user"] = request.user
         return finalize_body(body, self.target)
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, *, user: str | None = None) -> list[str]:
+        # LibreChat's models.userIdQuery: GET {base}/models?user=<user id>
         data = await get_json(
-            self.target, f"{self._base()}/models", headers=self._headers(streaming=False), map_status=_map_status
+            self.target,
+            f"{self._base()}/models",
+            headers=self._headers(streaming=False),
+            map_status=_map_status,
+            params={"user": user} if user else None,
         )
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
