@@ -23,3 +23,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 # Hashing test users' passwords slowly buys nothing.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files come from the apps' folders (WHITENOISE_USE_FINDERS); nothing is collected.
+STATIC_ROOT = None

@@ -36,7 +36,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     # WhiteNoise (in MIDDLEWARE) warns that STATIC_ROOT was never collected; the handler below serves /static/.
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install chromium"),
 ]
 
@@ -57,19 +56,6 @@ endpoints:
       models:
         default: ['other-model']
 """
-
-
-@pytest.fixture(autouse=True)
-def serve_static(monkeypatch):
-    """Serve /static/ from the apps' static folders, as ``runserver`` and pytest-django's
-    ``live_server`` do.  In production WhiteNoise serves the collected files (``collectstatic``);
-    tests never collect them, so without this the page's script would be missing.  Patched
-    before ``asgi_server`` imports the application."""
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-
-    import librechat_site.asgi
-
-    monkeypatch.setattr(librechat_site.asgi, "application", ASGIStaticFilesHandler(librechat_site.asgi.application))
 
 
 @pytest.fixture
