@@ -50,21 +50,19 @@ def _max_connections() -> int:
 
 def _build_client(guarded: bool) -> httpx2.AsyncClient:
     size = _max_connections()
-    options: dict[str, Any] = {
-        "trust_env": False,  # no proxies or netrc from the environment
-        "follow_redirects": False,  # a redirect could leave the vetted host
-        "timeout": httpx2.Timeout(10.0),  # every call passes its own
-        "limits": httpx2.Limits(
-            max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY
-        ),
-    }
-    if guarded:
-        try:
-            from endpoints.netguard import guarded_transport
-        except ImportError as exc:
-            raise RuntimeError("endpoints.netguard.guarded_transport is not available") from exc
-        options["transport"] = guarded_transport()
-    return httpx2.AsyncClient(**options)
+    limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY)
+    # Every connection goes through the address guard: user-supplied base URLs may
+    # reach public addresses only; admin-configured ones may be private (a local
+    # model server) but never a cloud-metadata address.  The transport owns the
+    # pool, so the limits go to it.
+    from endpoints.netguard import guarded_transport
+
+    return httpx2.AsyncClient(
+        transport=guarded_transport(allow_private=not guarded, limits=limits),
+        trust_env=False,  # no proxies or netrc from the environment
+        follow_redirects=False,  # a redirect could leave the vetted host
+        timeout=httpx2.Timeout(10.0),  # every call passes its own
+    )
 
 
 def get_client(guarded: bool = False) -> httpx2.AsyncClient:
