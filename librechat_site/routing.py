@@ -12,10 +12,28 @@ from endpoints.consumers import http_routes, websocket_routes
 from endpoints.gateway import gateway_routes
 
 
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """ASGI lifespan: warm what the first request would pay for; close upstream pools at shutdown."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            from usage.pricing import catalog_price
+
+            catalog_price("gpt-4o", "openAI")  # loads the genai-prices catalog once
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            from endpoints.providers.http import aclose_clients
+
+            await aclose_clients()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def build_application(django_app: Any) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
             "http": URLRouter([*http_routes, *gateway_routes, re_path(r"", django_app)]),
             "websocket": URLRouter(websocket_routes),
+            "lifespan": lifespan,
         }
     )
