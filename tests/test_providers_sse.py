@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import types
 
 import httpx2
 import pytest
@@ -150,24 +148,18 @@ async def test_it_shares_one_client_per_event_loop():
     await http.aclose_clients()
 
 
-async def test_it_builds_the_guarded_client_from_netguard(monkeypatch):
-    transport = httpx2.AsyncHTTPTransport()
-    module = types.ModuleType("endpoints.netguard")
-    module.guarded_transport = lambda: transport  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "endpoints.netguard", module)
+async def test_it_guards_every_client_and_keeps_private_addresses_for_admin_endpoints():
+    from endpoints.netguard import GuardedTransport
+
     try:
         guarded = http.get_client(guarded=True)
-        assert guarded is not http.get_client()
-        assert guarded._transport is transport
+        admin = http.get_client()
+        assert guarded is not admin
+        assert isinstance(guarded._transport, GuardedTransport) and isinstance(admin._transport, GuardedTransport)
+        assert guarded._transport.allow_private is False
+        assert admin._transport.allow_private is True
     finally:
         await http.aclose_clients()
-
-
-async def test_it_refuses_a_guarded_client_without_netguard(monkeypatch):
-    monkeypatch.setitem(sys.modules, "endpoints.netguard", None)
-    with pytest.raises(RuntimeError, match="guarded_transport"):
-        http.get_client(guarded=True)
-    await http.aclose_clients()
 
 
 async def test_it_reports_a_blocked_user_address_as_an_invalid_base_url(monkeypatch):
