@@ -23,6 +23,20 @@ class EndpointsConfig(AppConfig):
                 bump_version(rows_changed=False)
 
         setting_changed.connect(setting, weak=False, dispatch_uid="bump-on-setting")
+        from django.contrib.auth import get_user_model
+        from rest_framework.authtoken.models import Token
+
+        from . import tokens
+
+        def token_gone(instance: Token, **_kwargs: object) -> None:
+            tokens.forget(instance.key)
+
+        def user_changed(instance: object, **_kwargs: object) -> None:
+            tokens.forget_user(instance.pk)  # type: ignore[attr-defined]
+
+        post_delete.connect(token_gone, sender=Token, weak=False, dispatch_uid="forget-token")
+        post_save.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid="forget-user-tokens")
+        post_delete.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid="forget-user-tokens-del")
         for model in (Endpoint, AzureGroup, EndpointModel):
             post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"bump-{model.__name__}")
             post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"bump-del-{model.__name__}")

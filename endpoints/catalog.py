@@ -45,6 +45,8 @@ DEFAULT_RETRIEVAL_MODELS = [
     "gpt-4-1106",
 ]
 DEFAULT_CAPABILITIES = ["code_interpreter", "image_vision", "retrieval", "actions", "tools"]
+#: LibreChat's azureAssistantsDefaults() (data-schemas app/assistants.ts).
+DEFAULT_AZURE_CAPABILITIES = ["tools", "actions", "code_interpreter"]
 DEFAULT_ASSISTANTS_VERSION = {EndpointKind.ASSISTANTS: "2", EndpointKind.AZURE_ASSISTANTS: "1"}
 
 
@@ -139,9 +141,14 @@ class EndpointInfo:
         if self.kind == EndpointKind.CUSTOM:
             data["modelDisplayLabel"] = self.model_display_label or None
             data["iconURL"] = self.icon_url or None
-        if self.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+        if self.kind == EndpointKind.ASSISTANTS:  # LibreChat's generateConfig, then the yaml's values
             data["retrievalModels"] = self.retrieval_models or DEFAULT_RETRIEVAL_MODELS
             data["capabilities"] = self.capabilities if self.capabilities is not None else DEFAULT_CAPABILITIES
+        elif self.kind == EndpointKind.AZURE_ASSISTANTS:  # azureAssistantsDefaults(), then the yaml's
+            if self.retrieval_models:
+                data["retrievalModels"] = self.retrieval_models
+            data["capabilities"] = self.capabilities if self.capabilities is not None else DEFAULT_AZURE_CAPABILITIES
+        if self.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
             data["version"] = self.version or DEFAULT_ASSISTANTS_VERSION[self.kind]  # type: ignore[index]
             data["disableBuilder"] = self.disable_builder
         return data

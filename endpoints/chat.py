@@ -30,22 +30,15 @@ from .chatrequest import ChatCall, parse_call
 from .errors import STATUS, ApiError
 from .modelfetch import fetch_models
 from .providers import get_provider_class
+from .providers.assistants import ASSISTANTS_KINDS, AssistantsProvider, RequiresAction, RunInfo, RunOptions, RunStep
+from .providers.assistants.provider import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
 from .providers.base import ChatEvent, ChatRequest, Done, ProviderError, TextDelta, ToolCallDelta, Usage, estimate_usage
 from .targets import TargetError, UserCredentials, build_target
+from .tokens import Caller
 
 log = logging.getLogger(__name__)
 
 Event = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The authenticated user, as much as a chat needs (cached with the token)."""
-
-    id: int
-    username: str
-    email: str = ""
-    is_staff: bool = False
 
 
 @dataclass(slots=True)
@@ -105,6 +98,9 @@ def _templated(headers: dict[str, str], caller: Caller, call: ChatCall) -> dict[
 
 
 class ChatSession:
+    #: Assistants endpoints: the run answering this chat (its first event), for final/requires_action.
+    assistant_run: RunInfo | None = None
+
     def __init__(self, caller: Caller, *, via: str = "api", client_ip: str = "") -> None:
         self.caller = caller
         self.via = via
@@ -208,7 +204,29 @@ class ChatSession:
                 "endpoint_not_found", f"There is no enabled endpoint named {endpoint_name!r}.", endpoint=endpoint_name
             )
         credentials = await self._credentials(endpoint)
-        if not endpoint.user_provides_url:
+        assert self.call is not None
+        call = self.call
+        assistants = endpoint.kind in ASSISTANTS_KINDS
+        if assistants:
+            if not (call.assistant_id or (call.thread_id and call.run_id and call.tool_outputs is not None)):
+                raise ApiError(
+                    "invalid_request",
+                    f"{endpoint_name} chats need an assistant_id (and a thread_id to go on with a thread), "
+                    "or the thread_id, run_id and tool_outputs of a run that requires action.",
+                    errors={"assistant_id": ["This field is required."]},
+                )
+            # LibreChat's validateAssistant: supportedIds first, else excludedIds.
+            allowed = endpoint.supported_ids or None
+            if call.assistant_id and (
+                (allowed is not None and call.assistant_id not in allowed)
+                or (allowed is None and call.assistant_id in (endpoint.excluded_ids or ()))
+            ):
+                raise ApiError(
+                    "invalid_request",
+                    f"The assistant {call.assistant_id!r} is not supported on {endpoint_name}.",
+                    errors={"assistant_id": ["Assistant not supported."]},
+                )
+        if not endpoint.user_provides_url and not (assistants and not model_id):
             offered = await fetch_models(endpoint, user_id=str(self.caller.id))
             if model_id not in offered and endpoint.model(model_id) is None:
                 raise ApiError(
@@ -218,18 +236,22 @@ class ChatSession:
                     model=model_id,
                 )
         model = endpoint.model(model_id)
-        assert self.call is not None
-        if self.call.has_images and model is not None and not model.vision:
+        if call.has_images and model is not None and not model.vision:
             raise ApiError(
                 "invalid_request",
                 f"The model {model_id!r} does not accept images.",
                 errors={"messages": ["Remove the images or pick a model with vision."]},
             )
+        target_model = model
+        if endpoint.kind == "azureAssistants" and (azure := snapshot.get("azureOpenAI")) is not None:
+            # The group serving the model is azureOpenAI's (LibreChat: modelGroupMap; without a
+            # model, the first assistants model, as LibreChat's assistantModels[0]).
+            target_model = azure.model(model_id or next((m.id for m in endpoint.models), "")) or model
         try:
-            target = build_target(endpoint, model, credentials)
+            target = build_target(endpoint, target_model, credentials)
         except TargetError as exc:
             raise ApiError(exc.kind, exc.message, **exc.context) from None  # type: ignore[arg-type]
-        target.headers = _templated(target.headers, self.caller, self.call)
+        target.headers = _templated(target.headers, self.caller, call)
         return Route(endpoint=endpoint, model_id=model_id, model=model, target=target)
 
     async def _credentials(self, endpoint: EndpointInfo) -> UserCredentials | None:
@@ -258,7 +280,39 @@ class ChatSession:
             extra={k: v for k, v in call.extra.items() if k not in ("parentMessageId", "messageId")},
             user=str(self.caller.id),
         )
-        stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
+        stream: Any
+        if route.endpoint.kind in ASSISTANTS_KINDS:
+            endpoint, target = route.endpoint, route.target
+            azure = target.kind == "azure"
+            version = (endpoint.version or ("1" if endpoint.kind == "azureAssistants" else "2")).lstrip("vV")
+            poll = endpoint.poll_interval_ms / 1000 if endpoint.poll_interval_ms else DEFAULT_POLL_INTERVAL
+            options = RunOptions(
+                assistant_id=call.assistant_id,
+                thread_id=call.thread_id,
+                run_id=call.run_id,
+                tool_outputs=call.tool_outputs,
+                # A model asked for overrides the assistant's (on Azure, by its deployment name).
+                model=(target.azure_deployment if azure else route.model_id) if route.model_id else None,
+                version=version,
+                poll_interval=poll,
+                timeout=endpoint.timeout_ms / 1000 if endpoint.timeout_ms else DEFAULT_TIMEOUT,
+                # LibreChat streams OpenAI's v2 runs and polls Azure's and v1's (chatV2, chatV1).
+                stream=not azure and version != "1",
+                metadata={"user": str(self.caller.id), "conversationId": call.conversation_id},
+            )
+            provider = AssistantsProvider(target, options)
+            if endpoint.private_assistants and call.assistant_id and not self.caller.is_staff:
+                # LibreChat's validateAuthor: only the assistant's author may use it (admins may).
+                assistant = await provider.retrieve_assistant(call.assistant_id)
+                if (assistant.get("metadata") or {}).get("author") != str(self.caller.id):
+                    raise ApiError(
+                        "invalid_request",
+                        f"The assistant {call.assistant_id!r} is private to its author.",
+                        errors={"assistant_id": ["Assistant not available."]},
+                    )
+            stream = provider.stream_run(request)
+        else:
+            stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
         try:
             first = await anext(stream)
         except StopAsyncIteration:
@@ -274,15 +328,19 @@ class ChatSession:
     # --- after the first byte ------------------------------------------------------
     def created(self) -> dict[str, Any]:
         assert self.call is not None
-        return {
+        data = {
             "requestId": self.request_id,
             "conversationId": self.call.conversation_id,
             "endpoint": self.call.endpoint,
             "model": self.call.model,
         }
+        if isinstance(self._first, RunInfo):  # an assistants run: where the conversation goes on
+            data.update(assistant_id=self.call.assistant_id, thread_id=self._first.thread_id, run_id=self._first.run_id)
+        return data
 
     async def events(self) -> AsyncIterator[Event]:
-        """The answer as the contract's events; always ends with ``final`` or ``error``."""
+        """The answer as the contract's events; always ends with ``final`` or ``error`` (or, for an
+        assistants run that waits for tool outputs, ``requires_action``)."""
         assert self._stream is not None and self._first is not None
         yield "created", self.created()
         for fallback in self.fallbacks:
@@ -290,9 +348,12 @@ class ChatSession:
         stream, event = self._stream, self._first
         try:
             while True:
-                delta = self._take(event)
-                if delta is not None:
-                    yield "delta", delta
+                if isinstance(event, RunStep):
+                    yield "step", event.data()
+                else:
+                    delta = self._take(event)
+                    if delta is not None:
+                        yield "delta", delta
                 try:
                     event = await anext(stream)
                 except StopAsyncIteration:
@@ -308,9 +369,28 @@ class ChatSession:
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
         final = await self._finish(Status.OK)
+        if self.assistant_run is not None and self.done is not None and self.done.finish_reason == "tool_calls":
+            # The run waits: a chat with thread_id, run_id and tool_outputs continues it.
+            keys = ("requestId", "conversationId", "thread_id", "run_id", "endpoint", "model", "usage")
+            yield "requires_action", {**{k: final[k] for k in keys}, "tool_calls": final.get("tool_calls", [])}
+            return
         yield "final", final
 
-    def _take(self, event: ChatEvent) -> dict[str, Any] | None:
+    def _take(self, event: ChatEvent | RunInfo | RequiresAction) -> dict[str, Any] | None:
+        if isinstance(event, RunInfo):
+            self.assistant_run = event
+            route = self.route
+            if route is not None and not route.model_id and event.model:
+                # No model asked for: the assistant's own answered (on Azure, named by its deployment).
+                models = route.endpoint.models
+                info = route.endpoint.model(event.model) or next(
+                    (m for m in models if m.deployment_name == event.model), None
+                )
+                route.model_id, route.model = (info.id, info) if info else (event.model, None)
+            return None
+        if isinstance(event, RequiresAction):
+            self.tool_calls = dict(enumerate(event.tool_calls))
+            return None
         if isinstance(event, TextDelta):
             self.text.append(event.text)
             return {"text": event.text}
@@ -411,4 +491,7 @@ class ChatSession:
         }
         if self.tool_calls:
             final["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        if self.assistant_run is not None:
+            final["thread_id"] = self.assistant_run.thread_id
+            final["run_id"] = self.assistant_run.run_id
         return final

@@ -27,7 +27,7 @@ from usage.models import Status, UsageRecord
 
 from .asgi_auth import authenticate
 from .catalog import EndpointInfo, Snapshot, aget_snapshot
-from .chat import Caller, ChatSession
+from .chat import ChatSession
 from .chatrequest import decode_json
 from .clientip import client_ip
 from .consumers import JSON_HEADERS, SSE_HEADERS, StreamingHttpConsumer
@@ -35,6 +35,7 @@ from .errors import ApiError
 from .gateway_format import DONE, ChunkWriter, GatewayRequest, completion, error_body, error_frame, parse_request
 from .modelfetch import fetch_models
 from .models import EndpointKind
+from .tokens import Caller
 
 log = logging.getLogger(__name__)
 

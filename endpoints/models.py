@@ -91,7 +91,9 @@ class Endpoint(SecretFields):
     poll_interval_ms = models.PositiveIntegerField(null=True, blank=True)
     timeout_ms = models.PositiveIntegerField(null=True, blank=True)
     # Extensions (LibreChat ignores these keys inside an endpoint item)
-    rate_limit = models.JSONField(null=True, blank=True, help_text='{"requests": 60, "tokens": 100000, "windowSeconds": 60}')
+    rate_limit = models.JSONField(
+        null=True, blank=True, help_text='{"requests": 60, "tokens": 100000, "windowSeconds": 60}'
+    )
     fallbacks = models.JSONField(default=list, blank=True, help_text='["endpoint/model", …] for every model here')
     # Other LibreChat keys of the item (titleConvo, titleModel, …), kept for export.
     extra = models.JSONField(default=dict, blank=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import views
+from .assistants_views import AssistantsView
 from .keys_views import KeyDetailView, KeysView
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("endpoints/<str:name>", views.EndpointDetailView.as_view(), name="api-endpoint"),
     path("models", views.ModelsView.as_view(), name="api-models"),
     path("models/details", views.ModelDetailsView.as_view(), name="api-models-details"),
+    path("assistants", AssistantsView.as_view(), name="api-assistants"),
     path("keys", KeysView.as_view(), name="api-keys"),
     path("keys/<str:name>", KeyDetailView.as_view(), name="api-key"),
 ]

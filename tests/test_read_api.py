@@ -160,4 +160,22 @@ def test_it_answers_with_a_constant_number_of_queries(settings, path):
     seed(_many_endpoints(30))
     many = _queries(client, path)
     assert few == many
-    assert few <= 2  # the token lookup; configuration comes from the cached snapshot
+    assert few == 0  # token and configuration both come from the shared cache when warm
+
+
+def test_it_forgets_a_deleted_token_at_once(api):
+    from rest_framework.authtoken.models import Token
+
+    assert api.get("/api/models").status_code == 200
+    Token.objects.all().delete()
+    assert api.get("/api/models").status_code == 401
+
+
+def test_it_forgets_a_deactivated_user_at_once(api):
+    from django.contrib.auth import get_user_model
+
+    assert api.get("/api/models").status_code == 200
+    user = get_user_model().objects.get(username="alice")
+    user.is_active = False
+    user.save()
+    assert api.get("/api/models").status_code == 401

@@ -21,7 +21,8 @@ PROVIDERS: dict[str, str] = {
     "azure": "endpoints.providers.azure.AzureOpenAIProvider",
     "anthropic": "endpoints.providers.anthropic.AnthropicProvider",
     "google": "endpoints.providers.google.GoogleProvider",
-    # "assistants" (OpenAI/Azure Assistants API) comes later, in assistants.py.
+    # OpenAI/Azure Assistants API: chat.py picks it for assistants/azureAssistants endpoints.
+    "assistants": "endpoints.providers.assistants.AssistantsProvider",
 }
 
 

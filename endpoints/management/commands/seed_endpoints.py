@@ -35,4 +35,4 @@ class Command(BaseCommand):
         for line in report.changes:
             self.stdout.write(("would: " if options["dry_run"] else "") + line)
         verb = "would change" if options["dry_run"] else "changed"
-        self.stdout.write(self.style.SUCCESS(f"{path}: {len(report.changes)} change(s) {verb}"[: 2000]))
+        self.stdout.write(self.style.SUCCESS(f"{path}: {len(report.changes)} change(s) {verb}"[:2000]))
