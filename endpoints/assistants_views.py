@@ -38,6 +38,7 @@ class AssistantsView(APIView):
             )
         query = list_query(request.query_params)
         user = request.user
+        assert user.pk is not None  # IsAuthenticated
         body = async_to_sync(list_assistants)(snapshot, endpoint, user.pk, user.is_staff, query)
         return Response(body)
 

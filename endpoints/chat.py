@@ -415,11 +415,12 @@ class ChatSession:
         return None
 
     async def collect(self) -> dict[str, Any]:
-        """``stream: false``: the ``final`` object (or raise the error as an ApiError)."""
+        """``stream: false``: the ``final`` object — or, for an assistants run that needs
+        tool outputs, the ``requires_action`` one — or raise the error as an ApiError."""
         final: dict[str, Any] = {}
         async for name, data in self.events():
-            if name == "final":
-                final = data
+            if name in ("final", "requires_action"):
+                final = {"event": name, **data} if name == "requires_action" else data
             elif name == "error":
                 raise ApiError(
                     data["type"], data["message"], **{k: v for k, v in data.items() if k not in ("type", "message")}

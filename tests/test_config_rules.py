@@ -541,3 +541,31 @@ def test_it_seeds_azure_groups_and_links_each_model_to_its_group(settings, tmp_p
     }
     assistants = EndpointModel.objects.filter(endpoint__name="azureAssistants").select_related("group")
     assert [(r.model_id, r.group.group) for r in assistants] == [("gpt-4o", "assistants-eastus")]
+
+
+def test_it_merges_the_azure_assistants_section_with_the_models_of_assistants_groups():
+    from endpoints.config import parse_text
+
+    config = parse_text(
+        """
+version: 1.3.14
+endpoints:
+  azureAssistants:
+    pollIntervalMs: 500
+    capabilities: [tools]
+  azureOpenAI:
+    groups:
+      - group: east
+        apiKey: k
+        instanceName: east
+        version: '2024-05-01-preview'
+        assistants: true
+        models:
+          gpt-4o: {deploymentName: gpt4o}
+""",
+        env={},
+    )
+    spec = config.endpoint("azureAssistants")
+    assert spec is not None
+    assert (spec.poll_interval_ms, spec.capabilities) == (500, ["tools"])
+    assert [(m.model_id, m.group, m.deployment_name) for m in spec.models] == [("gpt-4o", "east", "gpt4o")]

@@ -142,13 +142,20 @@ def parse(data: Any, where: Located) -> ConfigSpec:
         item = r.mapping(endpoints_data, name, "endpoints")
         if item is not None:
             specs.append(_builtin(r, name, item, join("endpoints", name)))
+    sections = {}
     for name in ("assistants", "azureAssistants"):
         item = r.mapping(endpoints_data, name, "endpoints")
         if item is not None:
-            specs.append(_assistants(r, name, item, join("endpoints", name)))
+            sections[name] = _assistants(r, name, item, join("endpoints", name))
     azure = r.mapping(endpoints_data, "azureOpenAI", "endpoints")
-    if azure is not None:
-        specs.extend(read_azure(r, azure, "endpoints.azureOpenAI"))
+    for spec in read_azure(r, azure, "endpoints.azureOpenAI") if azure is not None else []:
+        section = sections.pop(spec.name, None) if spec.kind == EndpointKind.AZURE_ASSISTANTS else None
+        if section is not None:
+            # endpoints.azureAssistants holds the settings; the models come from the groups.
+            section.models = spec.models
+            spec = section
+        specs.append(spec)
+    specs.extend(sections.values())
     specs.extend(_customs(r, endpoints_data))
     balance = r.mapping(data, "balance", "")
     if r.problems:

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -214,11 +214,12 @@ class AssistantsProvider(Provider):
             async with aclosing(events):
                 async for event in events:
                     yield event
+            last = tracker.finish()
         except BaseException:
             if tracker.active:  # a timeout, an error or a caller that went away: stop the run too
                 await asyncio.shield(self._cancel(tracker))
             raise
-        for event in tracker.finish():
+        for event in last:
             yield event
 
     async def _thread(self, request: ChatRequest) -> str:
@@ -268,8 +269,16 @@ class AssistantsProvider(Provider):
     async def _streamed(
         self, url: str, body: dict[str, Any], tracker: RunTracker, deadline: float
     ) -> AsyncGenerator[Any, None]:
+        # The run's own timeout bounds the wait: a code interpreter step may stay silent for longer
+        # than the idle timeout between the chunks of a chat answer.
+        t, run_timeout = self.target.timeouts, self.options.timeout
+        waits = replace(t, first_token=max(t.first_token, run_timeout), idle=max(t.idle, run_timeout))
         upstream = UpstreamSSE(
-            self.target, url, headers=self._headers(streaming=True), body=body, map_status=_map_status
+            replace(self.target, timeouts=waits),
+            url,
+            headers=self._headers(streaming=True),
+            body=body,
+            map_status=_map_status,
         )
         terminated = False
         try:
