@@ -23,7 +23,7 @@ from usage import services as usage
 from usage.models import Status
 from usage.pricing import price_for
 
-from . import limits
+from . import limits, metrics
 from .admission import Admission
 from .catalog import EndpointInfo, ModelInfo, Snapshot, aget_snapshot
 from .chatrequest import ChatCall, parse_call
@@ -116,6 +116,7 @@ class ChatSession:
         self._first_at: float | None = None
         self._begin_task: asyncio.Future[None] | None = None
         self._finished = False
+        self._streaming = False
         self.text: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage: Usage | None = None
@@ -153,6 +154,8 @@ class ChatSession:
         except asyncio.CancelledError:
             await asyncio.shield(self._finish(Status.CLIENT_ABORTED))
             raise
+        metrics.OPEN_STREAMS.inc()
+        self._streaming = True
 
     async def _open_with_fallbacks(self, snapshot: Snapshot, call: ChatCall) -> None:
         """Open the requested model, else each fallback in turn, until one sends its first event.
@@ -429,9 +432,13 @@ class ChatSession:
 
     # --- exactly once ----------------------------------------------------------------
     async def _finish(self, status: str, error_type: str = "") -> dict[str, Any]:
+        """Conclude the request once: settle admissions, finalize the usage row, count it;
+        return the ``final`` object."""
         if self._finished:
             return {}
         self._finished = True
+        if self._streaming:
+            metrics.OPEN_STREAMS.dec()
         route, call = self.route, self.call
         text = "".join(self.text)
         used = self.usage
@@ -465,16 +472,7 @@ class ChatSession:
             latency_ms=int((now - self._began) * 1000),
             ttft_ms=int((self._first_at - self._began) * 1000) if self._first_at else None,
         )
-        for admission in self._admissions:
-            try:
-                await admission.settle(outcome)
-            except Exception:  # settling must not stop the others, nor the usage row
-                log.exception("request %s: settling %r failed", self.request_id, admission)
-        if self._begin_task is not None:
-            await self._begin_task
-        await usage.finish(
-            self.request_id, outcome, endpoint=call.endpoint if call else "", model=call.model if call else ""
-        )
+        await self._record(outcome)
         final: dict[str, Any] = {
             "requestId": self.request_id,
             "conversationId": call.conversation_id if call else "",
@@ -496,3 +494,21 @@ class ChatSession:
             final["thread_id"] = self.assistant_run.thread_id
             final["run_id"] = self.assistant_run.run_id
         return final
+
+    async def _record(self, outcome: usage.Outcome) -> None:
+        for admission in self._admissions:
+            try:
+                await admission.settle(outcome)
+            except Exception:  # settling must not stop the others, nor the usage row
+                log.exception("request %s: settling %r failed", self.request_id, admission)
+        if self._begin_task is not None:
+            await self._begin_task
+        call = self.call
+        await usage.finish(
+            self.request_id,
+            outcome,
+            endpoint=call.endpoint if call else "",
+            model=call.model if call else "",
+            conversation_id=call.conversation_id if call else "",
+        )
+        metrics.observe(self.via, call.endpoint if call else "", outcome, self._began, self._first_at)

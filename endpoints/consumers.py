@@ -35,6 +35,7 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 JSON_HEADERS = [(b"content-type", b"application/json")]
+TERMINAL_EVENTS = frozenset({"final", "error", "requires_action"})
 
 
 def sse_frame(event: str, data: dict[str, Any]) -> bytes:
@@ -106,6 +107,9 @@ class ChatConsumer(StreamingHttpConsumer):
             await self.send_error(error)
             return
         session = ChatSession(caller, via="api", client_ip=client_ip(self.scope))
+        await self._answer(session, body)
+
+    async def _answer(self, session: ChatSession, body: bytes) -> None:
         try:
             await session.start(decode_json(body))
         except ApiError as error:
@@ -122,8 +126,7 @@ class ChatConsumer(StreamingHttpConsumer):
             return
         await self.send_headers(status=200, headers=SSE_HEADERS)
         async for name, data in session.events():
-            await self.send_body(sse_frame(name, data), more_body=True)
-        await self.send_body(b"", more_body=False)
+            await self.send_body(sse_frame(name, data), more_body=name not in TERMINAL_EVENTS)
 
 
 class ChatSocketConsumer(AsyncJsonWebsocketConsumer):

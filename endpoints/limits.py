@@ -1,31 +1,23 @@
 """Rate limits and concurrency caps (CONTRACT §8).
 
-Before a chat goes upstream, :func:`admit` takes, in LibreChat's order:
-
-1. a concurrency slot for the user (``LIMIT_CONCURRENT_MESSAGES`` / ``CONCURRENT_MESSAGE_MAX``);
-2. a look at the token windows of the endpoint and model (``rateLimit.tokens``): refused once
-   the tokens recorded in the current window have reached the limit;
-3. one count in each request window that applies: per client IP (``LIMIT_MESSAGE_IP`` …),
-   per user (``LIMIT_MESSAGE_USER`` …), per endpoint and per model (``rateLimit.requests``).
-
-A fallback target is admitted the same way (3 and 2, no second slot) by :func:`admit_fallback`,
-so a fallback cannot bypass the limits of the endpoint it lands on.  The returned admission is
-settled exactly once by the chat: it releases the slot and adds the request's tokens to the
-token windows of the endpoint/model that answered.
+Before a chat goes upstream, :func:`admit` takes, in LibreChat's order: a concurrency slot for
+the user; a look at the endpoint's and model's token windows (refused once the tokens recorded
+in the current window reach ``rateLimit.tokens``); one count in each request window that
+applies (per client IP, per user, per endpoint, per model).  :func:`admit_fallback` holds a
+fallback target to its own endpoint and model limits.  The chat settles each admission exactly
+once: the slot is released and the tokens used are added to the windows of what answered.
 
 Everything is counted in the shared cache (``RATELIMIT_USE_CACHE``: Redis when ``REDIS_URL`` is
 set), so every worker process agrees.  Request windows are django-ratelimit's fixed windows
-(:func:`django_ratelimit.core.get_usage`: an atomic ``add`` then ``incr`` per key, so N
-concurrent requests against a limit of L admit exactly L).  ``get_usage`` wants a request only
-for string keys and method filters; with a callable key and a ``(limit, seconds)`` rate it never
-touches it, so we pass ``None``.  It is synchronous, and Django's async cache methods are
-per-call thread hops anyway, so each admission (and each settle) runs all its cache calls in
-one worker thread (``sync_to_async(thread_sensitive=False)``).  A cache that cannot be reached
-refuses the chat with 503 ``rate_limit_unavailable`` (fail closed).
+(``get_usage``: an atomic ``add`` then ``incr``, so N concurrent requests against a limit of L
+admit exactly L).  It wants a request only for string keys and method filters, so with a
+callable key and a ``(limit, seconds)`` rate we pass ``None``.  It is synchronous, and Django's
+async cache methods are one thread hop per call anyway, so an admission (or a settle) makes all
+its cache calls in one worker thread.  An unreachable cache answers 503 (fail closed).
 
-A concurrency slot is a cache key per slot (``SLOT_KEY``) taken with an atomic ``add`` and a
-TTL of ``CONCURRENT_LEASE_SECONDS``, renewed by a background task while the chat runs: released
-on every exit path by ``settle``; a worker killed mid-chat leaves keys that expire on their own.
+A slot is a cache key per slot number taken with an atomic ``add`` and a TTL of
+``CONCURRENT_LEASE_SECONDS``, renewed while the chat runs, deleted by ``settle``: a worker
+killed mid-chat leaves keys that expire on their own.
 """
 
 from __future__ import annotations
@@ -373,22 +365,19 @@ class Held:
 
 
 async def _renew_while_held(ref: weakref.ref[Held], interval: float) -> None:
-    # Only a weak reference: a session dropped without settling (a bug) lets its lease lapse.
+    # Only a weak reference between renewals: a session dropped without settling (a bug) lets its
+    # lease lapse instead of renewing it forever.
     while True:
         await asyncio.sleep(interval)
-        if not await _renew_once(ref):
+        held = ref()
+        lease = held.lease if held is not None else None
+        del held
+        if lease is None:
             return
-
-
-async def _renew_once(ref: weakref.ref[Held]) -> bool:
-    held = ref()
-    if held is None or held.lease is None:
-        return False
-    try:
-        await sync_to_async(renew, thread_sensitive=False)(held.lease, _cache())
-    except CACHE_ERRORS as exc:
-        log.warning("could not renew a concurrency slot: %s", type(exc).__name__)
-    return True
+        try:
+            await sync_to_async(renew, thread_sensitive=False)(lease, _cache())
+        except CACHE_ERRORS as exc:
+            log.warning("could not renew a concurrency slot: %s", type(exc).__name__)
 
 
 async def admit(session: ChatSession, snapshot: Snapshot) -> Held | None:

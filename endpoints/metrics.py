@@ -8,8 +8,12 @@ aggregates them (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+if TYPE_CHECKING:
+    from usage.services import Outcome
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -30,3 +34,21 @@ def render() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest()
+
+
+def observe(via: str, endpoint: str, outcome: Outcome, began: float, first_at: float | None) -> None:
+    """Count one finished chat (called once per request, off the response path)."""
+    answered = outcome.answered_endpoint or endpoint
+    REQUESTS.labels(via, endpoint, outcome.status).inc()
+    if outcome.error_type:
+        ERRORS.labels(outcome.error_type).inc()
+    if outcome.latency_ms is not None:
+        LATENCY.labels(via).observe(outcome.latency_ms / 1000)
+    if first_at is not None:
+        UPSTREAM_FIRST_TOKEN.labels(answered).observe(max(0.0, first_at - began))
+    if outcome.prompt_tokens:
+        TOKENS.labels(answered, outcome.answered_model, "prompt").inc(outcome.prompt_tokens)
+    if outcome.completion_tokens:
+        TOKENS.labels(answered, outcome.answered_model, "completion").inc(outcome.completion_tokens)
+    if outcome.cost_usd is not None:
+        COST.labels(answered).inc(float(outcome.cost_usd))

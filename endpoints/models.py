@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from .validators import validate_price
+
 
 class EndpointKind(models.TextChoices):
     OPENAI = "openAI", "OpenAI"
@@ -158,9 +160,15 @@ class EndpointModel(models.Model):
     deployment_name = models.CharField(max_length=200, blank=True)
     api_version = models.CharField(max_length=50, blank=True)
     # Price overrides, USD per 1M tokens; empty means "use the genai-prices catalog".
-    prompt_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
-    completion_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
-    cached_price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    prompt_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, validators=[validate_price]
+    )
+    completion_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, validators=[validate_price]
+    )
+    cached_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, validators=[validate_price]
+    )
     # Set per model in yaml or admin; kept for export.
     overrides = models.JSONField(default=dict, blank=True, editable=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)

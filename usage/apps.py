@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class UsageConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'usage'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "usage"

@@ -18,6 +18,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from endpoints.models import EndpointModel
+
 
 class Status(models.TextChoices):
     PENDING = "pending"
@@ -209,7 +211,7 @@ class Reservation(models.Model):
     """What one request in flight holds: deleted (exactly once) when the request settles."""
 
     request_id = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     estimate_usd = models.DecimalField(max_digits=18, decimal_places=9)
     credits = _credits_field(null=True, blank=True, help_text="Held on the user's balance; empty: none.")
     window_ids = models.JSONField(default=list, blank=True)
@@ -217,3 +219,32 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.estimate_usd} USD"
+
+
+class UnpricedModel(EndpointModel):
+    """Configured models with no known price (neither an override nor the catalog): admin lists them."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unpriced model"
+
+
+# --- the cached budget configuration (usage.budgets.load_config) ----------------------------
+
+BUDGET_CONFIG_KEY = "usage:budget-config"
+
+
+def forget_budget_config(**_: Any) -> None:
+    """Any change to balance settings or limits reaches every worker on its next request."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    cache.delete(BUDGET_CONFIG_KEY)
+    transaction.on_commit(lambda: cache.delete(BUDGET_CONFIG_KEY))
+
+
+for _model in (BalanceSettings, SpendingLimit):
+    models.signals.post_save.connect(forget_budget_config, sender=_model, dispatch_uid=f"forget-{_model.__name__}")
+    models.signals.post_delete.connect(
+        forget_budget_config, sender=_model, dispatch_uid=f"forget-del-{_model.__name__}"
+    )

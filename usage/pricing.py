@@ -16,38 +16,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
 from endpoints.config.defaults import CATALOG_PROVIDER
+from endpoints.validators import validate_price
 
 log = logging.getLogger(__name__)
 
 MILLION = Decimal(1_000_000)
-#: Above this a price per 1M tokens is a typo (the yaml reader uses the same bound).
-MAX_PRICE = Decimal(10) ** 8
 
 #: (threshold of prompt tokens, USD per 1M tokens) above the base rate, ascending.
 Tiers = tuple[tuple[int, Decimal], ...]
-
-
-def validate_price(value: Any) -> None:
-    """A model-field / form validator: a price is a finite number >= 0 (USD per 1M tokens)."""
-    if value is None:
-        return
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValidationError("Enter a price in USD per 1M tokens.", code="invalid") from None
-    if not number.is_finite():
-        raise ValidationError("A price must be a finite number.", code="invalid")
-    if number < 0:
-        raise ValidationError("A price cannot be negative.", code="min_value")
-    if number >= MAX_PRICE:
-        raise ValidationError(f"A price must be below {MAX_PRICE} USD per 1M tokens.", code="max_value")
 
 
 PRICE_VALIDATORS = [validate_price]

@@ -1,0 +1,160 @@
+"""The usage API's query parameters and records (CONTRACT §8).
+
+Money is written as a decimal string (``"0.0000475"``): exact, never a float.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from endpoints.errors import ApiError
+
+from .budgets import money
+from .models import Status, UsageRecord
+from .services import filter_records
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+
+
+class MoneyField(serializers.Field):
+    """A Decimal as a plain decimal string; None stays None (cost unknown)."""
+
+    def to_representation(self, value: Decimal | None) -> str | None:
+        return money(value) if value is not None else None
+
+
+class MomentField(serializers.Field):
+    """An ISO date (``2026-11-27``: the whole day, in the server's time zone) or date-time."""
+
+    default_error_messages = {"invalid": "Use an ISO date (YYYY-MM-DD) or date-time."}
+
+    def to_internal_value(self, data: Any) -> date | datetime:
+        text = str(data).strip()
+        try:
+            moment: date | datetime | None = parse_datetime(text) if "T" in text or " " in text else parse_date(text)
+        except ValueError:
+            moment = None
+        if moment is None:
+            self.fail("invalid")
+        assert moment is not None
+        return moment
+
+
+def _start(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    return timezone.make_aware(datetime.combine(moment, time.min))
+
+
+def _end(moment: date | datetime) -> datetime:
+    """``to`` is inclusive for a date (its whole day), exclusive for a date-time."""
+    if isinstance(moment, datetime):
+        return _start(moment)
+    return _start(moment + timedelta(days=1))
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    """``from``, ``to``, ``endpoint``, ``model``, ``status``, ``user`` (admins), ``cursor``, ``page_size``."""
+
+    to = MomentField(required=False)
+    endpoint = serializers.CharField(required=False, max_length=100)
+    model = serializers.CharField(required=False, max_length=255)
+    status = serializers.ChoiceField(required=False, choices=Status.choices)
+    user = serializers.CharField(required=False, max_length=150)
+    cursor = serializers.CharField(required=False, max_length=200)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = MomentField(required=False)  # a keyword in Python: no class attribute
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "from" in attrs and "to" in attrs and _start(attrs["from"]) >= _end(attrs["to"]):
+            raise serializers.ValidationError({"to": ["Must be after from."]})
+        return attrs
+
+    @property
+    def everyone(self) -> bool:
+        return self.validated_data.get("user") == "all"
+
+    def owner(self, caller: Any) -> Any:
+        """Whose records: the caller's, or (admins only) another user's; None for everyone's."""
+        wanted = self.validated_data.get("user")
+        if wanted is None or wanted in (str(caller.pk), caller.get_username()):
+            return caller
+        if not caller.is_staff:
+            raise ApiError("permission_denied", "Only administrators can see other users' usage.", status=403)
+        if wanted == "all":
+            return None
+        users = get_user_model().objects
+        found = (users.filter(pk=int(wanted)) if wanted.isdigit() else users.none()).first() or users.filter(
+            **{users.model.USERNAME_FIELD: wanted}
+        ).first()
+        if found is None:
+            raise ApiError("not_found", f"There is no user {wanted!r}.", status=404)
+        return found
+
+    def records(self, caller: Any) -> QuerySet[UsageRecord]:
+        data = self.validated_data
+        owner = self.owner(caller)
+        records = UsageRecord.objects.all() if owner is None else UsageRecord.objects.filter(user=owner)
+        return filter_records(
+            records,
+            start=_start(data["from"]) if "from" in data else None,
+            end=_end(data["to"]) if "to" in data else None,
+            endpoint=data.get("endpoint", ""),
+            model=data.get("model", ""),
+            status=data.get("status", ""),
+        )
+
+
+class UsageRecordSerializer(serializers.ModelSerializer):
+    cost_usd = MoneyField()
+
+    class Meta:
+        model = UsageRecord
+        fields = [
+            "request_id", "conversation_id", "endpoint", "model", "answered_endpoint", "answered_model",
+            "prompt_tokens", "completion_tokens", "cached_tokens", "estimated", "cost_usd", "status", "error_type",
+            "latency_ms", "ttft_ms", "created_at",
+        ]  # fmt: skip
+
+
+def _totals(name: str, **keys: serializers.Field) -> type[serializers.Serializer]:
+    """A serializer of one group's totals, its key fields first (DRF orders fields by creation)."""
+    fields = {
+        **keys,
+        "requests": serializers.IntegerField(),
+        "prompt_tokens": serializers.IntegerField(),
+        "completion_tokens": serializers.IntegerField(),
+        "cost_usd": MoneyField(),
+        "unpriced_requests": serializers.IntegerField(help_text="requests that used tokens of a model with no price"),
+    }
+    return type(name, (serializers.Serializer,), fields)
+
+
+TotalsSerializer = _totals("TotalsSerializer")
+DayTotalsSerializer = _totals("DayTotalsSerializer", date=serializers.DateField())
+ModelTotalsSerializer = _totals(
+    "ModelTotalsSerializer", endpoint=serializers.CharField(), model=serializers.CharField()
+)
+EndpointTotalsSerializer = _totals("EndpointTotalsSerializer", endpoint=serializers.CharField())
+UserTotalsSerializer = _totals("UserTotalsSerializer", user_id=serializers.IntegerField(allow_null=True),
+                               username=serializers.CharField())  # fmt: skip
+
+
+class SummarySerializer(serializers.Serializer):
+    totals = TotalsSerializer()
+    by_day = DayTotalsSerializer(many=True)
+    by_model = ModelTotalsSerializer(many=True)
+    by_endpoint = EndpointTotalsSerializer(many=True)
+    by_user = UserTotalsSerializer(many=True, required=False)
