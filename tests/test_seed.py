@@ -3,6 +3,7 @@ admin edits, and an export that seeds back to the same rows."""
 
 from __future__ import annotations
 
+import io
 import re
 from io import StringIO
 from pathlib import Path
@@ -538,3 +539,26 @@ def test_it_round_trips_librechats_example(settings, tmp_path):
     exported.write_text(text)
     assert changes(seed(exported)) == 0
     assert_same_rows(before, snapshot())
+
+
+@pytest.mark.django_db
+def test_it_exports_and_reseeds_the_balance_settings(tmp_path, settings):
+    from django.core.management import call_command
+
+    from endpoints.config import parse_text
+
+    settings.LIBRECHAT_ENDPOINT_VARS = {}
+    path = tmp_path / "librechat.yaml"
+    path.write_text(
+        "version: 1.3.14\nbalance: {enabled: true, startBalance: 5000, autoRefillEnabled: true, "
+        "refillIntervalValue: 7, refillIntervalUnit: days, refillAmount: 1000}\n"
+    )
+    call_command("seed_endpoints", str(path), stdout=io.StringIO())
+    exported = io.StringIO()
+    call_command("export_endpoints", stdout=exported)
+    config = parse_text(exported.getvalue(), env={})
+    assert config.balance is not None and config.balance["startBalance"] == 5000
+    path.write_text(exported.getvalue())
+    out = io.StringIO()
+    call_command("seed_endpoints", str(path), stdout=out)
+    assert "0 change(s)" in out.getvalue()

@@ -50,6 +50,11 @@ def export(*, include_secrets: bool = False) -> Export:
                 section[endpoint.name] = item
     if customs:
         section["custom"] = customs
+    from usage.balances import export_balance
+
+    balance = export_balance()
+    if balance is not None:
+        out.data["balance"] = balance
     return out
 
 

@@ -158,6 +158,11 @@ def parse(data: Any, where: Located) -> ConfigSpec:
     specs.extend(sections.values())
     specs.extend(_customs(r, endpoints_data))
     balance = r.mapping(data, "balance", "")
+    if balance is not None:
+        from usage.balances import problems as balance_problems
+
+        for problem in balance_problems(balance):
+            r.error(problem.path, problem.message)
     if r.problems:
         raise ConfigError(r.problems)
     return ConfigSpec(version=version, endpoints=specs, balance=balance, warnings=r.warnings)
