@@ -50,7 +50,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.split(b"\r\n")
-            method, path, _ = lines[0].split(b" ", 2)
+            _method, path, _ = lines[0].split(b" ", 2)
             length = 0
             for line in lines[1:]:
                 if line[:15].lower() == b"content-length:":
@@ -63,7 +63,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 writer.write(response("200 OK", b"{}"))
             elif path.startswith(b"/v1/chat/completions"):
                 if b'"stream": true' in body or b'"stream":true' in body:
-                    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                    )
                     payload = STREAM
                     if STATE["delay"]:
                         first = chunk({"role": "assistant", "content": "Hi"})

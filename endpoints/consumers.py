@@ -21,11 +21,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.sessions import SessionMiddlewareStack
 from django.urls import re_path
 
+from . import limits
 from .asgi_auth import authenticate
 from .chat import ChatSession
 from .chatrequest import decode_json
 from .clientip import client_ip
 from .errors import ApiError
+from .limits import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,13 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
             await self.respond(body)
         except asyncio.CancelledError:
             raise
+        except CACHE_ERRORS as exc:
+            # The shared cache (tokens, configuration, limits) is down: fail closed, clearly.
+            log.warning("shared cache unavailable answering %s: %s", self.scope.get("path"), type(exc).__name__)
+            if not self._started:
+                await self.send_error(limits.unavailable())
+            else:
+                await self.send_body(sse_frame("error", limits.unavailable().body()), more_body=False)
         except Exception:
             # A bug of ours must still end the response, never leave the client hanging.
             log.exception("unhandled error answering %s", self.scope.get("path"))

@@ -59,7 +59,9 @@ def test_it_looks_up_each_kind_in_the_registry():
 
 
 def test_it_refuses_an_unknown_kind_clearly():
-    with pytest.raises(ValueError, match=r"unknown provider kind 'bedrock'; known kinds: anthropic, .*azure, google, openai"):
+    with pytest.raises(
+        ValueError, match=r"unknown provider kind 'bedrock'; known kinds: anthropic, .*azure, google, openai"
+    ):
         get_provider_class("bedrock")
 
 

@@ -60,8 +60,6 @@ def test_it_records_usage_from_every_process_in_one_place(token, server_processe
     records = UsageRecord.objects.filter(status="ok")
     assert records.count() == 10
     assert sum(r.prompt_tokens for r in records) == 120
-    totals = [
-        httpx2.get(f"{s.url}/api/usage", headers=headers, timeout=10).json()["totals"] for s in server_processes
-    ]
+    totals = [httpx2.get(f"{s.url}/api/usage", headers=headers, timeout=10).json()["totals"] for s in server_processes]
     assert totals[0] == totals[1]
     assert totals[0]["requests"] == 10
