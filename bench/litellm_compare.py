@@ -86,7 +86,7 @@ def main() -> None:
     lines += [
         "",
         f"Throughput at 16 clients: this service {ours16.rps:.0f} req/s = "
-        f"**{ours16.rps / max(lite16.rps, 1e-9):.1f}× LiteLLM** and "
+        f"**{ours16.rps / max(lite16.rps, 1e-9):.1f}x LiteLLM** and "
         f"**{100 * ours16.rps / max(direct[16].rps, 1e-9):.0f} % of the direct upstream**.",
     ]
     table = "\n".join(lines)

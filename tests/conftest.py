@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.live"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.live", "tests.processes"]
 
 os.environ.setdefault("TESTING", "true")
 

@@ -8,9 +8,11 @@ writes the others must see through PostgreSQL and Redis, not through memory.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,54 +30,90 @@ def shared_services_available() -> bool:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "librechat_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log", "--log-level", "warning", "--no-proxy-headers"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def database_url() -> str:
+    db = connection.settings_dict  # NAME is the test database pytest-django created
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def process_env(**extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return {
+    env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
         "DJANGO_SETTINGS_MODULE": "librechat_site.settings_test",
         "TESTING": "true",
-        "DATABASE_URL": url,
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "PYTHONPATH": str(ROOT),
         **extra,
     }
+    env.pop("ENDPOINTS", None)
+    return env
+
+
+class ServerProcess:
+    """``uvicorn librechat_site.asgi:application`` in its own process, on its own port."""
+
+    def __init__(self, **env: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "librechat_site.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+             "--no-proxy-headers"],
+            cwd=ROOT, env=process_env(**env), stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server process exited ({self.process.returncode}):\n{self.output()}")
+            try:
+                httpx2.get(f"{self.url}/healthz", timeout=2)
+                return
+            except httpx2.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server process did not start:\n{self.output()}") from None
+                time.sleep(0.1)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to release anything."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+def start_servers(count: int, **env: str) -> list[ServerProcess]:
+    """``count`` server processes, all ready (or all stopped again if one fails)."""
+    servers: list[ServerProcess] = []
+    try:
+        servers += [ServerProcess(**env) for _ in range(count)]
+        for server in servers:
+            server.wait_ready()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 @pytest.fixture
@@ -83,10 +121,8 @@ def server_processes(transactional_db: None) -> Iterator[list[ServerProcess]]:
     """Two server processes on the shared database and Redis (PostgreSQL + Redis leg only)."""
     if not shared_services_available():
         pytest.skip("needs PostgreSQL and Redis (the second leg of scripts/test)")
-    servers = [ServerProcess(process_env()) for _ in range(2)]
+    servers = start_servers(2)
     try:
-        for server in servers:
-            server.wait_ready()
         yield servers
     finally:
         for server in servers:

@@ -5,12 +5,6 @@ in-process cache cannot be shared between processes, by design."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +22,7 @@ from rest_framework.authtoken.models import Token
 from endpoints import limits
 from tests.fakes import Fault, Reply
 from tests.helpers import seed
+from tests.processes import ServerProcess, start_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,89 +52,16 @@ SLOTS = 3
 LEASE_SECONDS = 6
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url() -> str:
-    db = connection.settings_dict  # NAME is the test database pytest-django created
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class ServerProcess:
-    """``uvicorn librechat_site.asgi:application`` in its own process, on its own port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "librechat_site.settings_test",
-            "TESTING": "true",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "LIMIT_MESSAGE_IP": "false",  # every client here is 127.0.0.1
-            "LIMIT_MESSAGE_USER": "false",
-            "LIMIT_CONCURRENT_MESSAGES": "true",
-            "CONCURRENT_MESSAGE_MAX": str(SLOTS),
-            "CONCURRENT_LEASE_SECONDS": str(LEASE_SECONDS),
-            "UPSTREAM_IDLE_TIMEOUT": "60",
-        }
-        env.pop("ENDPOINTS", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "librechat_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server process exited ({self.process.returncode}):\n{self.output()}")
-            try:
-                httpx2.get(f"{self.url}/healthz", timeout=2)
-                return
-            except httpx2.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server process did not start:\n{self.output()}") from None
-                time.sleep(0.1)
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to release anything."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-
 def start(count: int) -> list[ServerProcess]:
-    servers: list[ServerProcess] = []
-    try:
-        servers += [ServerProcess() for _ in range(count)]
-        for server in servers:
-            server.wait_ready()
-    except BaseException:
-        for server in servers:
-            server.stop()
-        raise
-    return servers
+    return start_servers(
+        count,
+        LIMIT_MESSAGE_IP="false",  # every client here is 127.0.0.1
+        LIMIT_MESSAGE_USER="false",
+        LIMIT_CONCURRENT_MESSAGES="true",
+        CONCURRENT_MESSAGE_MAX=str(SLOTS),
+        CONCURRENT_LEASE_SECONDS=str(LEASE_SECONDS),
+        UPSTREAM_IDLE_TIMEOUT="60",
+    )
 
 
 @pytest.fixture(scope="module")

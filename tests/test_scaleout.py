@@ -10,7 +10,6 @@ from rest_framework.authtoken.models import Token
 
 from endpoints.models import Endpoint, EndpointModel
 from tests.helpers import make_user, seed
-from tests.processes import server_processes  # noqa: F401  (fixture)
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
