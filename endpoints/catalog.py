@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from . import localmemo
 from .config.defaults import DEFAULT_ORDER
 from .config.interpolate import is_unresolved, resolve
 from .models import USER_PROVIDED, Endpoint, EndpointKind
@@ -166,18 +167,27 @@ class Snapshot:
 # --- version key ---------------------------------------------------------------------
 
 
+#: How long a worker trusts the version it read (an edit elsewhere shows within this).
+VERSION_CHECK_SECONDS = 0.5
+
+
 def current_version() -> str:
     """The configuration's version: a random token, so a flushed or restarted cache
     can never bring back a number some worker still holds a snapshot for."""
+    version = localmemo.get(VERSION_KEY)
+    if version is not localmemo.MISSING:
+        return str(version)
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
         version = cache.get(VERSION_KEY) or "unversioned"
+    localmemo.put(VERSION_KEY, version, VERSION_CHECK_SECONDS)
     return str(version)
 
 
 def _bump() -> None:
     cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    localmemo.forget(VERSION_KEY)
 
 
 def bump_version(*, rows_changed: bool = True) -> None:
@@ -213,7 +223,11 @@ def get_snapshot() -> Snapshot:
 
 async def aget_snapshot() -> Snapshot:
     """:func:`get_snapshot` for async code: cache reads are async, a rebuild runs in a thread."""
-    version = await cache.aget(VERSION_KEY)
+    version = localmemo.get(VERSION_KEY)
+    if version is localmemo.MISSING:
+        version = await cache.aget(VERSION_KEY)
+        if version is not None:
+            localmemo.put(VERSION_KEY, version, VERSION_CHECK_SECONDS)
     if version is not None:
         snapshot = _memo.get(str(version))
         if snapshot is not None:

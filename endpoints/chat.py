@@ -114,7 +114,7 @@ class ChatSession:
         self._request: ChatRequest | None = None
         self._began = time.monotonic()
         self._first_at: float | None = None
-        self._begin_task: asyncio.Future[None] | None = None
+        self._begin_task: asyncio.Future[bool] | None = None
         self._finished = False
         self._streaming = False
         self.text: list[str] = []
@@ -130,15 +130,9 @@ class ChatSession:
         ``data`` is a chat body (parsed here) or a :class:`ChatCall` already built
         by another front end (the OpenAI-compatible gateway).
         """
-        self._begin_task = asyncio.ensure_future(
-            usage.begin(
-                request_id=self.request_id,
-                user_id=self.caller.id,
-                via=self.via,
-                endpoint="",
-                model="",
-                conversation_id="",
-            )
+        # The pending row is queued now and written while the upstream call runs.
+        self._begin_task = usage.begin(
+            request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="", conversation_id=""
         )
         try:
             self.call = call = data if isinstance(data, ChatCall) else parse_call(data)
@@ -501,9 +495,9 @@ class ChatSession:
                 await admission.settle(outcome)
             except Exception:  # settling must not stop the others, nor the usage row
                 log.exception("request %s: settling %r failed", self.request_id, admission)
-        if self._begin_task is not None:
-            await self._begin_task
         call = self.call
+        # Queued after the pending row, so written in its batch or a later one (one INSERT
+        # of the final row when both are in the same batch).
         await usage.finish(
             self.request_id,
             outcome,
@@ -511,4 +505,8 @@ class ChatSession:
             model=call.model if call else "",
             conversation_id=call.conversation_id if call else "",
         )
+        if self._begin_task is not None and self._begin_task.done() and self._begin_task.exception():
+            log.error(
+                "request %s: its pending usage row failed", self.request_id, exc_info=self._begin_task.exception()
+            )
         metrics.observe(self.via, call.endpoint if call else "", outcome, self._began, self._first_at)

@@ -13,8 +13,13 @@ from typing import Any
 
 from django.core.cache import cache
 
+from . import localmemo
+
 TOKEN_TTL = 60
 BAD_TOKEN_TTL = 5
+#: How long a worker trusts what it read about a token: a token deleted (or a user
+#: deactivated) in another process stops working here within this many seconds.
+LOCAL_TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +48,14 @@ def _caller(user: Any) -> Caller:
 
 
 def caller_for_token(key: str) -> Caller | None:
+    local = localmemo.get(cache_key(key))
+    if local is not localmemo.MISSING:
+        return local  # type: ignore[no-any-return]
     cached = cache.get(cache_key(key))
     if cached is not None:
-        return Caller(**cached) if cached else None
+        caller = Caller(**cached) if cached else None
+        localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
+        return caller
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.select_related("user").filter(key=key).first()
@@ -53,25 +63,33 @@ def caller_for_token(key: str) -> Caller | None:
 
 
 async def acaller_for_token(key: str) -> Caller | None:
+    local = localmemo.get(cache_key(key))
+    if local is not localmemo.MISSING:
+        return local  # type: ignore[no-any-return]
     cached = await cache.aget(cache_key(key))
     if cached is not None:
-        return Caller(**cached) if cached else None
+        caller = Caller(**cached) if cached else None
+        localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
+        return caller
     from rest_framework.authtoken.models import Token
 
     token = await Token.objects.select_related("user").filter(key=key).afirst()
     caller = _caller(token.user) if token is not None and token.user.is_active else None
     await cache.aset(cache_key(key), asdict(caller) if caller else {}, timeout=TOKEN_TTL if caller else BAD_TOKEN_TTL)
+    localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
     return caller
 
 
 def _remember(key: str, user: Any) -> Caller | None:
     caller = _caller(user) if user is not None and user.is_active else None
     cache.set(cache_key(key), asdict(caller) if caller else {}, timeout=TOKEN_TTL if caller else BAD_TOKEN_TTL)
+    localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
     return caller
 
 
 def forget(key: str) -> None:
     cache.delete(cache_key(key))
+    localmemo.forget(cache_key(key))
 
 
 def forget_user(user_id: int) -> None:

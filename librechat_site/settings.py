@@ -174,8 +174,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Keep connections: the chat consumers close "old" connections after every
+    # request, and reopening SQLite (and re-running the PRAGMAs) each time costs
+    # more than the query.
+    _db["CONN_MAX_AGE"] = None
 else:
-    _db["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", 0)
+    _db["CONN_MAX_AGE"] = _int("DB_CONN_MAX_AGE", 300)
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES: dict[str, dict[str, Any]] = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

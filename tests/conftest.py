@@ -73,8 +73,11 @@ socket.getaddrinfo = _guarded_getaddrinfo
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Each test starts with an empty shared cache (and so fresh config snapshots)."""
+    """Each test starts with an empty shared cache and process-local memo (so fresh config snapshots)."""
     from django.core.cache import cache
 
+    from endpoints import localmemo
+
     cache.clear()
+    localmemo.clear()
     yield

@@ -45,6 +45,8 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from endpoints import localmemo
+
 from .balances import refill_cutoff
 from .models import (
     BUDGET_CONFIG_KEY,
@@ -147,11 +149,18 @@ def load_config() -> BudgetConfig:
     return config
 
 
+#: How long a worker trusts the budget settings it read (edits elsewhere show within this).
+LOCAL_CONFIG_SECONDS = 1.0
+
+
 async def aload_config() -> BudgetConfig:
-    config = await cache.aget(BUDGET_CONFIG_KEY)
-    if config is None:
-        config = await sync_to_async(load_config)()
-    return config
+    config = localmemo.get(BUDGET_CONFIG_KEY)
+    if config is localmemo.MISSING:
+        config = await cache.aget(BUDGET_CONFIG_KEY)
+        if config is None:
+            config = await sync_to_async(load_config)()
+        localmemo.put(BUDGET_CONFIG_KEY, config, LOCAL_CONFIG_SECONDS)
+    return config  # type: ignore[no-any-return]
 
 
 # --- estimating ------------------------------------------------------------------------

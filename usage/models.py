@@ -235,12 +235,16 @@ BUDGET_CONFIG_KEY = "usage:budget-config"
 
 
 def forget_budget_config(**_: Any) -> None:
-    """Any change to balance settings or limits reaches every worker on its next request."""
+    """Any change to balance settings or limits: this worker sees it at once, the others within
+    a second (``usage.budgets.LOCAL_CONFIG_SECONDS``)."""
     from django.core.cache import cache
     from django.db import transaction
 
+    from endpoints import localmemo
+
     cache.delete(BUDGET_CONFIG_KEY)
-    transaction.on_commit(lambda: cache.delete(BUDGET_CONFIG_KEY))
+    localmemo.forget(BUDGET_CONFIG_KEY)
+    transaction.on_commit(lambda: (cache.delete(BUDGET_CONFIG_KEY), localmemo.forget(BUDGET_CONFIG_KEY)))
 
 
 for _model in (BalanceSettings, SpendingLimit):

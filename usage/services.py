@@ -7,6 +7,7 @@ nothing.  ``totals`` and ``summary`` aggregate in the database, in ``Decimal``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
+from . import writer
 from .models import Status, UsageRecord
 from .pricing import MILLION, Price
 
@@ -58,12 +60,13 @@ def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens
     return total / MILLION
 
 
-async def begin(*, request_id: str, user_id: int | None, via: str, endpoint: str, model: str,
-                conversation_id: str) -> None:  # fmt: skip
-    await UsageRecord.objects.acreate(
-        request_id=request_id, user_id=user_id, via=via, endpoint=endpoint[:100], model=model[:255],
-        conversation_id=conversation_id[:200],
-    )  # fmt: skip
+def begin(*, request_id: str, user_id: int | None, via: str, endpoint: str, model: str,
+          conversation_id: str) -> asyncio.Future[bool]:  # fmt: skip
+    """Queue the pending row (written by the batch writer, in order); await the result to wait for it."""
+    return writer.submit_begin(request_id, {
+        "user_id": user_id, "via": via, "endpoint": endpoint[:100], "model": model[:255],
+        "conversation_id": conversation_id[:200], "status": Status.PENDING,
+    })  # fmt: skip
 
 
 def _final_fields(outcome: Outcome, endpoint: str, model: str, conversation_id: str) -> dict[str, Any]:
@@ -96,8 +99,7 @@ async def finish(request_id: str, outcome: Outcome, *, endpoint: str = "", model
 
     ``endpoint``, ``model`` and ``conversation_id`` fill what ``begin`` could not know yet.
     """
-    pending = UsageRecord.objects.filter(request_id=request_id, status=Status.PENDING)
-    return await pending.aupdate(**_final_fields(outcome, endpoint, model, conversation_id)) == 1
+    return await writer.submit_finish(request_id, _final_fields(outcome, endpoint, model, conversation_id))
 
 
 def finish_sync(request_id: str, outcome: Outcome, *, endpoint: str = "", model: str = "",
