@@ -50,7 +50,7 @@ def _caller(user: Any) -> Caller:
 def caller_for_token(key: str) -> Caller | None:
     local = localmemo.get(cache_key(key))
     if local is not localmemo.MISSING:
-        return local  # type: ignore[no-any-return]
+        return local
     cached = cache.get(cache_key(key))
     if cached is not None:
         caller = Caller(**cached) if cached else None
@@ -65,7 +65,7 @@ def caller_for_token(key: str) -> Caller | None:
 async def acaller_for_token(key: str) -> Caller | None:
     local = localmemo.get(cache_key(key))
     if local is not localmemo.MISSING:
-        return local  # type: ignore[no-any-return]
+        return local
     cached = await cache.aget(cache_key(key))
     if cached is not None:
         caller = Caller(**cached) if cached else None

@@ -12,7 +12,7 @@ if os.environ.get("REDIS_URL") and _worker:
     _base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
     os.environ["REDIS_URL"] = f"{_base}/{1 + int(_worker.removeprefix('gw') or 0)}"
 
-from librechat_site.settings import *  # noqa: F403
+from librechat_site.settings import *  # noqa: E402,F403  (the environment above must be set first)
 
 # A file (not shared-cache memory) for the SQLite test database, so the live
 # ASGI servers of the tests can write from their own threads and processes;
@@ -25,4 +25,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Static files come from the apps' folders (WHITENOISE_USE_FINDERS); nothing is collected.
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]

@@ -160,7 +160,7 @@ async def aload_config() -> BudgetConfig:
         if config is None:
             config = await sync_to_async(load_config)()
         localmemo.put(BUDGET_CONFIG_KEY, config, LOCAL_CONFIG_SECONDS)
-    return config  # type: ignore[no-any-return]
+    return config
 
 
 # --- estimating ------------------------------------------------------------------------

@@ -244,7 +244,12 @@ def forget_budget_config(**_: Any) -> None:
 
     cache.delete(BUDGET_CONFIG_KEY)
     localmemo.forget(BUDGET_CONFIG_KEY)
-    transaction.on_commit(lambda: (cache.delete(BUDGET_CONFIG_KEY), localmemo.forget(BUDGET_CONFIG_KEY)))
+
+    def again() -> None:
+        cache.delete(BUDGET_CONFIG_KEY)
+        localmemo.forget(BUDGET_CONFIG_KEY)
+
+    transaction.on_commit(again)
 
 
 for _model in (BalanceSettings, SpendingLimit):

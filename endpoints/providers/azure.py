@@ -65,7 +65,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     def _auth_headers(self) -> dict[str, str]:
         return {"api-key": self.target.api_key}
 
-    async def list_models(self) -> list[str]:
+    async def list_models(self, *, user: str | None = None) -> list[str]:
         """The resource's models (https://learn.microsoft.com/rest/api/azureopenai/models/list),
         those that can chat. Only instance mode knows its resource URL."""
         t = self.target

@@ -305,7 +305,7 @@ class UpstreamSSE:
         assert watchdog is not None
         watchdog.arm(seconds)
         try:
-            return await self._iter.__anext__()  # type: ignore[no-any-return]
+            return await self._iter.__anext__()
         except StopAsyncIteration:
             return None
         except asyncio.CancelledError:
