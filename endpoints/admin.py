@@ -12,7 +12,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
@@ -158,34 +157,30 @@ class EndpointAdmin(admin.ModelAdmin):
             obj.delete()
         formset.save_m2m()
 
-    @admin.action(description="Test connection")
-    def test_connection(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
-        from .diagnostics import test_connection
-
+    def _for_each_enabled(self, request: HttpRequest, queryset: QuerySet[Endpoint], action: Any) -> None:
+        """Run an async ``action(EndpointInfo)`` (returning ``.ok`` and ``.message``) per selected endpoint."""
         snapshot = build_snapshot()
         for endpoint in queryset:
             info = snapshot.get(endpoint.name)
             if info is None:
                 self.message_user(request, f"{endpoint.name}: not enabled or has no key", messages.WARNING)
                 continue
-            result = async_to_sync(test_connection)(info)
-            level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, f"{endpoint.name}: {result.message}", level)
+            result = async_to_sync(action)(info)
+            self.message_user(
+                request, f"{endpoint.name}: {result.message}", messages.SUCCESS if result.ok else messages.ERROR
+            )
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        from .diagnostics import test_connection
+
+        self._for_each_enabled(request, queryset, test_connection)
 
     @admin.action(description="Refresh models from upstream")
     def refresh_models(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         from .modelfetch import refresh_endpoint_models
 
-        snapshot = build_snapshot()
-        for endpoint in queryset:
-            info = snapshot.get(endpoint.name)
-            if info is None:
-                self.message_user(request, f"{endpoint.name}: not enabled or has no key", messages.WARNING)
-                continue
-            with transaction.atomic():
-                result = async_to_sync(refresh_endpoint_models)(info)
-            level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, f"{endpoint.name}: {result.message}", level)
+        self._for_each_enabled(request, queryset, refresh_endpoint_models)
 
     @admin.action(description="Export as librechat.yaml")
     def export_yaml(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> HttpResponse:

@@ -24,3 +24,18 @@ def token_client(user, scheme: str = "Bearer") -> APIClient:  # type: ignore[no-
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token.key}")
     return client
+
+
+def seed_fake_endpoint(url: str, *, name: str = "fakeai", models: tuple[str, ...] = ("gpt-4o",)) -> SeedReport:
+    """One custom endpoint pointing at a fake upstream (the most common test configuration)."""
+    listed = ", ".join(f"'{m}'" for m in models)
+    return seed(
+        f"version: 1.3.14\nendpoints:\n  custom:\n"
+        f"    - {{name: {name}, apiKey: test-key, baseURL: '{url}', models: {{default: [{listed}]}}}}\n"
+    )
+
+
+def api_token(username: str = "alice") -> str:
+    """A new user's API token."""
+    token, _ = Token.objects.get_or_create(user=make_user(username))
+    return token.key

@@ -8,26 +8,15 @@ from django.contrib.auth import get_user_model
 
 from endpoints.models import Endpoint, EndpointModel, Source
 from tests.fakes.server import Reply
-from tests.helpers import seed
+from tests.helpers import seed_fake_endpoint
 
 pytestmark = pytest.mark.django_db
-
-CONFIG = """
-version: 1.3.14
-endpoints:
-  custom:
-    - name: fakeai
-      apiKey: test-key
-      baseURL: '{url}'
-      models:
-        default: ['gpt-4o']
-"""
 
 
 @pytest.fixture
 def admin_client(client, settings, fake_openai):
     settings.LIBRECHAT_ENDPOINT_VARS = {}
-    seed(CONFIG.format(url=fake_openai.base_url))
+    seed_fake_endpoint(fake_openai.base_url)
     user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(user)
     return client

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import httpx2
 import pytest
-from rest_framework.authtoken.models import Token
 
-from tests.helpers import make_user, seed
+from tests.helpers import api_token, seed_fake_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_it_answers_503_when_the_shared_cache_is_down(settings, fake_openai, asgi_server):
     settings.LIBRECHAT_ENDPOINT_VARS = {}
-    seed(
-        "version: 1.3.14\nendpoints:\n  custom:\n"
-        f"    - {{name: fakeai, apiKey: test-key, baseURL: '{fake_openai.base_url}', models: {{default: [gpt-4o]}}}}\n"
-    )
-    token = Token.objects.create(user=make_user()).key
+    seed_fake_endpoint(fake_openai.base_url)
+    token = api_token()
     settings.CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",

@@ -10,21 +10,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.fakes.server import Reply
-from tests.helpers import make_user, seed
+from tests.helpers import api_token, seed_fake_endpoint
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CONFIG = """
-version: 1.3.14
-endpoints:
-  custom:
-    - name: fakeai
-      apiKey: test-key
-      baseURL: '{url}'
-      models:
-        default: ['gpt-4o']
-"""
 BODY = {"endpoint": "fakeai", "model": "gpt-4o", "messages": [{"role": "user", "content": "Tell me a long story"}]}
 
 
@@ -33,10 +23,8 @@ def token(settings, fake_openai, asgi_server):
     settings.LIBRECHAT_ENDPOINT_VARS = {}
     settings.LIMIT_CONCURRENT_MESSAGES = False
     settings.LIMIT_MESSAGE_IP = False
-    seed(CONFIG.format(url=fake_openai.base_url))
-    from rest_framework.authtoken.models import Token
-
-    return Token.objects.create(user=make_user()).key
+    seed_fake_endpoint(fake_openai.base_url)
+    return api_token()
 
 
 async def _read_first_delta_then_leave(client: httpx2.AsyncClient, url: str, token: str) -> None:

@@ -6,31 +6,19 @@ import time
 
 import httpx2
 import pytest
-from rest_framework.authtoken.models import Token
 
 from endpoints.models import Endpoint, EndpointModel
-from tests.helpers import make_user, seed
+from tests.helpers import api_token, seed_fake_endpoint
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CONFIG = """
-version: 1.3.14
-endpoints:
-  custom:
-    - name: fakeai
-      apiKey: test-key
-      baseURL: '{url}'
-      models:
-        default: ['gpt-4o']
-"""
 
 
 @pytest.fixture
 def token(settings, fake_openai):
     settings.LIBRECHAT_ENDPOINT_VARS = {}
-    seed(CONFIG.format(url=fake_openai.base_url))
-    return Token.objects.create(user=make_user()).key
+    seed_fake_endpoint(fake_openai.base_url)
+    return api_token()
 
 
 def _models(url: str, token: str) -> list[str]:
