@@ -188,10 +188,6 @@ class CompletionsConsumer(GatewayConsumer):
 
     async def answer(self, caller: Caller, body: bytes) -> None:
         session = ChatSession(caller, via="gateway", client_ip=client_ip(self.scope))
-        await self._answer(session, body)
-
-    async def _answer(self, session: ChatSession, body: bytes) -> None:
-        caller = session.caller
         request_id = [_header("x-request-id", session.request_id)]
         data: Any = None
         try:
