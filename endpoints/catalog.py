@@ -264,10 +264,15 @@ def build_snapshot(version: str = "") -> Snapshot:
             continue
         groups = {g.group: _group(g) for g in row.groups.all()}
         if row.kind == EndpointKind.AZURE_OPENAI:
-            available = any(_key_available(g.api_key, g.api_key_secret) for g in groups.values())
+            available = any(g.api_key or g.api_key_secret for g in groups.values())
         elif row.kind == EndpointKind.AZURE_ASSISTANTS:
             available = True
+        elif row.kind == EndpointKind.CUSTOM:
+            # As LibreChat: a custom endpoint is listed once configured, even if its ${VAR} is unset
+            # (a chat then gets a clear error; the reference is never sent upstream).
+            available = bool(row.api_key or row.api_key_secret)
         else:
+            # Built-in endpoints are enabled by their variable (OPENAI_API_KEY …), as in LibreChat.
             available = _key_available(row.api_key, row.api_key_secret)
         if not available:
             continue

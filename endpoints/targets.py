@@ -67,7 +67,15 @@ def _secret(api_key: str, api_key_secret: str, owner: str) -> str:
             return secrets.decrypt(api_key_secret, context=secret_context(owner))
         except secrets.SecretError as exc:
             raise TargetError("upstream_error", f"the stored key of {owner} cannot be read: {exc}") from None
-    return resolve(api_key)
+    key = resolve(api_key)
+    if is_unresolved(key):
+        # Never send "${VAR}" upstream as if it were a key.
+        raise TargetError(
+            "upstream_error",
+            f"{owner.split(':', 1)[-1]} is not ready: its API key refers to an environment "
+            "variable that is not set on the server. Ask an administrator to set it.",
+        )
+    return key
 
 
 def build_target(endpoint: EndpointInfo, model: ModelInfo | None, user: UserCredentials | None = None) -> Target:

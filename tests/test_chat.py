@@ -215,3 +215,17 @@ def test_it_does_not_fall_back_after_the_first_byte(chat, fake_openai, fake_anth
     assert "fallback" not in [name for name, _ in events]
     assert events[-1][0] == "error"
     assert fake_anthropic.requests == []
+
+
+def test_it_never_sends_an_unset_key_reference_upstream(chat, settings, fake_openai):
+    from tests.helpers import seed
+
+    seed(
+        "version: 1.3.14\nendpoints:\n  custom:\n"
+        f"    - {{name: groq, apiKey: '${{GROQ_API_KEY}}', baseURL: '{fake_openai.base_url}', "
+        "models: {default: [gpt-4o]}}\n"
+    )
+    response = chat.post(ask("groq", "gpt-4o"))
+    assert response.status_code == 502
+    assert "not set on the server" in response.json()["message"]
+    assert fake_openai.requests == []

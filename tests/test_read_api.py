@@ -92,11 +92,11 @@ def test_it_orders_and_filters_by_the_endpoints_variable(api, settings):
     ]
 
 
-def test_it_hides_endpoints_whose_key_variable_is_unset(api, settings):
+def test_it_hides_built_in_endpoints_whose_key_variable_is_unset_but_lists_custom_ones(api, settings):
     settings.ENVIRON = {}
     data = api.get("/api/models").json()
-    assert "groq" not in data and "openAI" not in data
-    assert "Mine" in data
+    assert "openAI" not in data  # enabled by OPENAI_API_KEY, as in LibreChat
+    assert "groq" in data and "Mine" in data  # LibreChat lists custom endpoints whatever their ${VAR}
 
 
 def test_it_hides_disabled_endpoints_and_models(api):
@@ -179,3 +179,35 @@ def test_it_forgets_a_deactivated_user_at_once(api):
     user.is_active = False
     user.save()
     assert api.get("/api/models").status_code == 401
+
+
+def test_it_lists_the_librechat_example_custom_endpoints_as_librechat_does(settings):
+    from pathlib import Path
+
+    example = Path(settings.BASE_DIR).parent / "shared" / "reference" / "librechat.example.yaml"
+    if not example.is_file():
+        pytest.skip(f"{example} is not here (it sits beside the repository in CI and sessions)")
+    from endpoints.config import load_config
+    from endpoints.config.seed import apply
+
+    settings.LIBRECHAT_ENDPOINT_VARS = {}
+    settings.ENVIRON = {}
+    apply(load_config(example, env={}))
+    client = token_client(make_user())
+    endpoints = client.get("/api/endpoints").json()
+    models = client.get("/api/models").json()
+    names = ["Claude-Compatible", "groq", "Mistral", "OpenRouter", "Helicone", "Portkey"]
+    assert list(endpoints) == names
+    for name in names:
+        assert endpoints[name]["type"] == "custom" and endpoints[name]["order"] == 9999
+        assert endpoints[name]["userProvide"] is False and endpoints[name]["userProvideURL"] is False
+        assert models[name] == endpoints[name]["models"] and models[name]
+    assert endpoints["Claude-Compatible"]["modelDisplayLabel"] == "Claude (Compatible)"
+    assert models["groq"] == [
+        "llama3-70b-8192",
+        "llama3-8b-8192",
+        "llama2-70b-4096",
+        "mixtral-8x7b-32768",
+        "gemma-7b-it",
+    ]
+    assert models["Mistral"] == ["mistral-tiny", "mistral-small", "mistral-medium"]  # fetch impossible: defaults
