@@ -147,10 +147,12 @@ class Service:
     up_port: int
     token: str
     server: subprocess.Popen[bytes]
+    env: dict[str, str]
 
 
-def start_service(procs: Processes, workers: int = 1) -> Service:
-    """The fake upstream plus the service (uvicorn, ``workers`` processes) configured for it."""
+def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0) -> Service:
+    """The fake upstream plus the service (uvicorn, ``workers`` processes) configured for it
+    (and ``extra_endpoints`` more custom endpoints of two models each)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     env = {
         **os.environ,
@@ -171,6 +173,10 @@ def start_service(procs: Processes, workers: int = 1) -> Service:
     (tmp / "librechat.yaml").write_text(
         "version: 1.3.14\nendpoints:\n  custom:\n"
         f"    - {{name: fake, apiKey: test-key, baseURL: '{upstream}', models: {{default: [gpt-4o]}}}}\n"
+        + "".join(
+            f"    - {{name: e{i}, apiKey: k, baseURL: '{upstream}', models: {{default: [a{i}, b{i}]}}}}\n"
+            for i in range(extra_endpoints)
+        )
     )
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)
@@ -193,7 +199,7 @@ def start_service(procs: Processes, workers: int = 1) -> Service:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/healthz")
-    return Service(base=base, upstream=upstream, up_port=up_port, token=token, server=server)
+    return Service(base=base, upstream=upstream, up_port=up_port, token=token, server=server, env=env)
 
 
 def machine() -> str:

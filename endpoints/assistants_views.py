@@ -18,8 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import listing
-from .catalog import EndpointInfo, GroupInfo, ModelInfo, Snapshot
+from .catalog import EndpointInfo, GroupInfo, ModelInfo, Snapshot, get_snapshot
 from .chat import provider_error
 from .errors import ApiError
 from .providers.assistants import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
@@ -30,7 +29,7 @@ from .targets import TargetError, UserCredentials, build_target
 class AssistantsView(APIView):
     def get(self, request: Request) -> Response:
         name = request.query_params.get("endpoint", "")
-        snapshot = listing.snapshot()
+        snapshot = get_snapshot()
         endpoint = snapshot.get(name)
         if endpoint is None or endpoint.kind not in ASSISTANTS_KINDS:
             raise ApiError(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from asgiref.sync import async_to_sync
+
 from usage.pricing import price_for
 
-from .catalog import EndpointInfo, ModelInfo, Snapshot, get_snapshot
+from .catalog import EndpointInfo, ModelInfo, Snapshot
 from .modelfetch import fetch_models
 
 
@@ -19,6 +21,13 @@ async def models_by_endpoint(snapshot: Snapshot, user_id: str | None) -> dict[st
     endpoints = list(snapshot.endpoints.values())
     lists = await asyncio.gather(*(fetch_models(e, user_id=user_id) for e in endpoints))
     return {e.name: models for e, models in zip(endpoints, lists, strict=True)}
+
+
+def models_by_endpoint_sync(snapshot: Snapshot, user_id: str | None) -> dict[str, list[str]]:
+    """:func:`models_by_endpoint` for sync views: no event-loop round trip unless something is fetched."""
+    if any(e.models_fetch for e in snapshot.endpoints.values()):
+        return async_to_sync(models_by_endpoint)(snapshot, user_id)
+    return {name: [m.id for m in e.models] for name, e in snapshot.endpoints.items()}
 
 
 def endpoints_config(snapshot: Snapshot, models: dict[str, list[str]]) -> dict[str, Any]:
@@ -51,7 +60,3 @@ def model_detail(endpoint: EndpointInfo, model_id: str) -> dict[str, Any]:
 
 def models_details(snapshot: Snapshot, models: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
     return {name: [model_detail(e, m) for m in models[name]] for name, e in snapshot.endpoints.items()}
-
-
-def snapshot() -> Snapshot:
-    return get_snapshot()

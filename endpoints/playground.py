@@ -18,6 +18,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from . import listing, userkeys
+from .catalog import get_snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class PlaygroundEndpoint:
 
 def playground_endpoints(user: object) -> list[PlaygroundEndpoint]:
     """Every enabled endpoint in display order, with its models and ``user``'s key state."""
-    snapshot = listing.snapshot()
+    snapshot = get_snapshot()
     models = async_to_sync(listing.models_by_endpoint)(snapshot, str(user.pk))  # type: ignore[attr-defined]
     states = {endpoint.name: status.state for endpoint, status in userkeys.statuses(user)}
     return [
