@@ -161,8 +161,11 @@ def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0) 
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3"),
         "CONFIG_PATH": str(tmp / "librechat.yaml"),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LIMIT_MESSAGE_IP": "false",
-        "LIMIT_CONCURRENT_MESSAGES": "false",
+        # The limiters stay on (their counting is part of every chat) with ceilings the load never reaches.
+        "LIMIT_MESSAGE_IP": "true",
+        "MESSAGE_IP_MAX": "1000000",
+        "LIMIT_CONCURRENT_MESSAGES": "true",
+        "CONCURRENT_MESSAGE_MAX": "100000",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }

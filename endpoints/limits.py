@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import BaseCache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django_ratelimit.core import get_usage
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
@@ -246,14 +247,20 @@ class Lease:
     ttl: int
 
 
+SLOT_SCAN = 64  # slot keys read per round trip
+
+
 def take_slot(user_id: int, maximum: int, ttl: int, cache: BaseCache) -> Lease | None:
-    keys = [SLOT_KEY.format(user_id, number) for number in range(maximum)]
-    taken = cache.get_many(keys)
-    for key in keys:
-        if key not in taken:
-            lease = Lease(key, uuid.uuid4().hex, ttl)
-            if cache.add(key, lease.id, ttl):  # atomic: of two chats racing for a slot, one wins
-                return lease
+    """The first free slot of the user's ``maximum``, read a chunk at a time (so a high
+    maximum costs nothing until that many chats are open)."""
+    for start in range(0, maximum, SLOT_SCAN):
+        keys = [SLOT_KEY.format(user_id, number) for number in range(start, min(start + SLOT_SCAN, maximum))]
+        taken = cache.get_many(keys)
+        for key in keys:
+            if key not in taken:
+                lease = Lease(key, uuid.uuid4().hex, ttl)
+                if cache.add(key, lease.id, ttl):  # atomic: of two chats racing for a slot, one wins
+                    return lease
     return None
 
 
@@ -315,8 +322,11 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run the cache calls in a worker thread; unreachable cache -> 503.
 
     A client that disconnects meanwhile cancels us but not the thread: a slot it took then is
-    released when it finishes, instead of waiting out its lease.
+    released when it finishes, instead of waiting out its lease.  The in-process cache (the
+    single-process default) never blocks, so its calls run right here, without the hop.
     """
+    if isinstance(_cache(), LocMemCache):
+        return fn(*args)
     task = asyncio.ensure_future(sync_to_async(fn, thread_sensitive=False)(*args))
     try:
         return await asyncio.shield(task)
