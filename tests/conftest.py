@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.live", "tests.processes"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.live", "tests.processes", "tests.browser"]
 
 os.environ.setdefault("TESTING", "true")
 

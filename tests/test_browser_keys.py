@@ -8,48 +8,22 @@ a plain sync test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from endpoints.models import UserKey
+from tests.browser import requires_chromium, screenshot_on_failure
 from tests.helpers import make_user, seed
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 KEY = "sk-ant-browser-secret-4242"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install chromium"),
+    requires_chromium,
 ]
-
-
-@pytest.fixture
-def page() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page()
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -74,17 +48,6 @@ def _count() -> int:
         return UserKey.objects.filter(endpoint="anthropic").count()
     finally:
         connection.close()
-
-
-@contextmanager
-def screenshot_on_failure(page, name: str) -> Iterator:
-    """Save what the browser showed when an assertion (or anything else) fails."""
-    try:
-        yield page
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
 
 
 def test_it_sets_a_key_with_an_expiry_shows_it_and_revokes_it(app, page):

@@ -12,31 +12,18 @@ keeps an event loop in the test's thread, so everything touching the database ha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
+from tests.browser import requires_chromium, screenshot_on_failure
 from tests.fakes.script import Reply
 from tests.helpers import make_user, seed
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     # WhiteNoise (in MIDDLEWARE) warns that STATIC_ROOT was never collected; the handler below serves /static/.
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install chromium"),
+    requires_chromium,
 ]
 
 
@@ -65,31 +52,6 @@ def app(settings, fake_openai, asgi_server):
     seed(config(fake_openai.base_url))
     make_user("alice")
     return asgi_server.url
-
-
-@pytest.fixture
-def page() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page()
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-@contextmanager
-def screenshot_on_failure(page, name: str) -> Iterator:
-    """Save what the browser showed when an assertion (or anything else) fails."""
-    try:
-        yield page
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
 
 
 def sign_in_to_the_playground(page, app: str) -> None:

@@ -8,8 +8,6 @@ refuses ORM calls, so every row is written before the browser starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,24 +15,14 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from tests.browser import requires_chromium, screenshot_on_failure
 from tests.helpers import make_user
 from usage.models import UsageRecord
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install chromium"),
+    requires_chromium,
 ]
 
 
@@ -60,30 +48,6 @@ def app(live_server):
     UsageRecord.objects.create(request_id="req_bob", user=bob, endpoint="openAI", model="bobs-secret-model",
                                cost_usd=Decimal(1), status="ok")  # fmt: skip
     return live_server.url
-
-
-@pytest.fixture
-def page() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-@contextmanager
-def screenshot_on_failure(page, name: str) -> Iterator:
-    try:
-        yield page
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
 
 
 def sign_in(page, app: str, username: str, then: str) -> None:
