@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .catalog import EndpointInfo, GroupInfo, ModelInfo, Snapshot, get_snapshot
-from .chat import provider_error
+from .chatroute import provider_error
 from .errors import ApiError
 from .providers.assistants import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
 from .providers.base import ProviderError, Target

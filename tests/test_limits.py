@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 
 from endpoints import limits
-from endpoints.chat import fallback_chain
+from endpoints.chatroute import fallback_chain
 from endpoints.errors import ApiError
 from tests.fakes import closed_port_url
 from usage.services import Outcome

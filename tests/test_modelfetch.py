@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from endpoints import localmemo
 from endpoints.modelfetch import openai_filter
 from tests.helpers import make_user, seed, token_client
 
@@ -64,8 +65,10 @@ def test_it_falls_back_to_the_configured_list_when_the_upstream_fails(api, fake_
     assert models["a"] == ["fallback-a"] and models["b"] == ["fallback-b"]
     assert "using the configured list" in caplog.text
     assert "test-key" not in caplog.text
-    # A failure is not cached: the next request asks again and gets the list.
+    # A failure is not cached: the next request asks again and gets the list (once the read
+    # API's one-second response memo has passed).
     fake_openai.api_key = "test-key"
+    localmemo.clear()
     assert api.get("/api/models").json()["a"] == ["m1"]
 
 
@@ -74,6 +77,7 @@ def test_it_does_not_cache_an_empty_list(api, fake_openai):
     seed(CUSTOM.format(url=fake_openai.base_url, extra=""))
     assert api.get("/api/models").json()["a"] == ["fallback-a"]
     fake_openai.models = ["m9"]
+    localmemo.clear()  # past the read API's one-second response memo
     assert api.get("/api/models").json()["a"] == ["m9"]
 
 
