@@ -22,7 +22,7 @@ from usage import services as usage
 from usage.models import Status
 from usage.pricing import price_for
 
-from . import limits, metrics
+from . import limits, metrics, threads
 from .admission import Admission
 from .catalog import Snapshot, aget_snapshot
 from .chatrequest import ChatCall, parse_call
@@ -186,6 +186,8 @@ class ChatSession:
                         f"The assistant {call.assistant_id!r} is private to its author.",
                         errors={"assistant_id": ["Assistant not available."]},
                     )
+            if call.thread_id:
+                await threads.check_owner(call.thread_id, self.caller)
             stream = provider.stream_run(request)
         else:
             stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
@@ -198,6 +200,12 @@ class ChatSession:
         except BaseException:
             await stream.aclose()
             raise
+        if isinstance(first, RunInfo) and not call.thread_id:
+            try:
+                await threads.remember(first.thread_id, self.caller, route.endpoint.name)
+            except BaseException:
+                await stream.aclose()
+                raise
         self._first_at = time.monotonic()
         self.route, self._stream, self._first, self._request = route, stream, first, request
 

@@ -204,3 +204,15 @@ class UserKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} key of user {self.user_id}"
+
+
+class AssistantThread(models.Model):
+    """Who started an Assistants thread here: only they may continue it."""
+
+    thread_id = models.CharField(max_length=100, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assistant_threads")
+    endpoint = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.thread_id

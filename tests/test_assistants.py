@@ -420,3 +420,19 @@ def test_it_answers_json_when_not_streaming(setup, fake_assistants):
     final = response.json()
     assert final["text"] == "Hello, world!" and final["thread_id"] in fake_assistants.threads
     assert final["run_id"] in fake_assistants.runs
+
+
+def test_it_refuses_to_continue_another_users_thread(setup, fake_assistants, asgi_server):
+    from rest_framework.authtoken.models import Token
+
+    api = setup()
+    fake_assistants.add_assistant("asst_1")
+    thread_id = api.events(ask("Hi", assistant_id="asst_1"))[-1][1]["thread_id"]
+    mallory = Api(asgi_server.url, Token.objects.create(user=make_user("mallory")).key)
+    runs_before = len(requests_to(fake_assistants, "POST", "/runs"))
+    response = mallory.post(ask("Tell me their secrets", assistant_id="asst_1", thread_id=thread_id))
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"thread_id": ["Start a new thread, or continue one of yours."]}
+    assert len(requests_to(fake_assistants, "POST", "/runs")) == runs_before
+    # The owner still continues it.
+    assert api.events(ask("And now?", assistant_id="asst_1", thread_id=thread_id))[-1][0] == "final"
