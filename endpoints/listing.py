@@ -15,11 +15,26 @@ from usage.pricing import price_for
 
 from .catalog import EndpointInfo, ModelInfo, Snapshot
 from .modelfetch import fetch_models
+from .targets import TargetError
+
+
+async def _models_for(endpoint: EndpointInfo, user_id: str | None) -> list[str]:
+    """The endpoint's models; an endpoint where users bring their own key (or URL) lists with the
+    caller's, never through the shared cache."""
+    credentials = None
+    if endpoint.models_fetch and (endpoint.user_provides_key or endpoint.user_provides_url) and user_id:
+        from .userkeys import user_credentials
+
+        try:
+            credentials = await user_credentials(int(user_id), endpoint)
+        except TargetError:
+            credentials = None  # no usable key yet: the configured list
+    return await fetch_models(endpoint, user_id=user_id, user=credentials)
 
 
 async def models_by_endpoint(snapshot: Snapshot, user_id: str | None) -> dict[str, list[str]]:
     endpoints = list(snapshot.endpoints.values())
-    lists = await asyncio.gather(*(fetch_models(e, user_id=user_id) for e in endpoints))
+    lists = await asyncio.gather(*(_models_for(e, user_id) for e in endpoints))
     return {e.name: models for e, models in zip(endpoints, lists, strict=True)}
 
 

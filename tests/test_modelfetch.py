@@ -116,3 +116,25 @@ def test_it_keeps_openai_chat_models_and_puts_instruct_models_last():
         "whisper-1", "o1", "o3-mini", "text-embedding-3-small", "gpt-image-1", "gpt-4.1",
     ]  # fmt: skip
     assert openai_filter(listed) == ["gpt-4o", "o1", "o3-mini", "gpt-4.1", "gpt-3.5-turbo-instruct"]
+
+
+def test_it_lists_a_user_provided_endpoint_with_the_callers_own_key_uncached(api, fake_openai):
+    from django.contrib.auth import get_user_model
+
+    from endpoints.userkeys import set_key
+
+    fake_openai.models = ["m1"]
+    fake_openai.api_key = "sk-alice-own"
+    seed(
+        "version: 1.3.14\nendpoints:\n  custom:\n"
+        f"    - {{name: byok, apiKey: user_provided, baseURL: '{fake_openai.base_url}', "
+        "models: {default: ['fallback-byok'], fetch: true}}\n"
+    )
+    assert api.get("/api/models").json()["byok"] == ["fallback-byok"]  # no key yet
+    set_key(get_user_model().objects.get(username="alice"), "byok", '{"apiKey": "sk-alice-own"}', None)
+    localmemo.clear()  # past the read API's one-second response memo
+    assert api.get("/api/models").json()["byok"] == ["m1"]
+    localmemo.clear()
+    api.get("/api/models")
+    with_key = [r for r in _model_requests(fake_openai) if r.headers["authorization"] == "Bearer sk-alice-own"]
+    assert len(with_key) == 2  # asked each time: a user's key never goes through the shared cache
