@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 
-from .tokens import Caller, acaller_for_token
+from .tokens import Caller, acaller_for_token, caller_from_user
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str:
@@ -30,13 +30,7 @@ async def _session_caller(scope: dict[str, Any]) -> Caller | None:
     user = await get_user(scope)
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    return Caller(
-        id=user.pk,
-        username=user.get_username(),
-        email=user.email or "",
-        is_staff=user.is_staff,
-        is_superuser=user.is_superuser,
-    )
+    return caller_from_user(user)
 
 
 def _same_origin(scope: dict[str, Any]) -> bool:

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.urls import re_path
-from django.utils import timezone
 
-from usage.models import Status, UsageRecord
+from usage import services as usage
+from usage.models import Status
 
 from .asgi_auth import authenticate
 from .catalog import EndpointInfo, Snapshot, aget_snapshot
@@ -249,11 +249,11 @@ class CompletionsConsumer(GatewayConsumer):
 async def record_refusal(session: ChatSession, error: ApiError, data: Any) -> None:
     """The usage row of a request refused before it reached a session (one per request, as on /api/chat)."""
     model = data.get("model") if isinstance(data, dict) else None
-    await UsageRecord.objects.acreate(
-        request_id=session.request_id, user_id=session.caller.id, via=session.via,
-        model=model[:255] if isinstance(model, str) else "", status=Status.ERROR, error_type=error.type,
-        finished_at=timezone.now(),
-    )  # fmt: skip
+    model = model if isinstance(model, str) else ""
+    # Through the same batched writer as every chat: pending and final become one INSERT.
+    usage.begin(request_id=session.request_id, user_id=session.caller.id, via=session.via, endpoint="",
+                model=model, conversation_id="")  # fmt: skip
+    await usage.finish(session.request_id, usage.Outcome(status=Status.ERROR, error_type=error.type), model=model)
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

@@ -37,7 +37,8 @@ def cache_key(key: str) -> str:
     return "auth:token:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def _caller(user: Any) -> Caller:
+def caller_from_user(user: Any) -> Caller:
+    """The request-sized view of a user (for tokens and sessions alike)."""
     return Caller(
         id=user.pk,
         username=user.get_username(),
@@ -74,14 +75,14 @@ async def acaller_for_token(key: str) -> Caller | None:
     from rest_framework.authtoken.models import Token
 
     token = await Token.objects.select_related("user").filter(key=key).afirst()
-    caller = _caller(token.user) if token is not None and token.user.is_active else None
+    caller = caller_from_user(token.user) if token is not None and token.user.is_active else None
     await cache.aset(cache_key(key), asdict(caller) if caller else {}, timeout=TOKEN_TTL if caller else BAD_TOKEN_TTL)
     localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
     return caller
 
 
 def _remember(key: str, user: Any) -> Caller | None:
-    caller = _caller(user) if user is not None and user.is_active else None
+    caller = caller_from_user(user) if user is not None and user.is_active else None
     cache.set(cache_key(key), asdict(caller) if caller else {}, timeout=TOKEN_TTL if caller else BAD_TOKEN_TTL)
     localmemo.put(cache_key(key), caller, LOCAL_TTL if caller else BAD_TOKEN_TTL)
     return caller
