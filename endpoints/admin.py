@@ -15,10 +15,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from .catalog import build_snapshot
-from .config.export import export
-from .config.seed import store_key
-from .models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
+from endpoints.catalog.snapshot import build_snapshot
+from endpoints.config.export import export
+from endpoints.config.seed import store_key
+from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
 
 MASK_PREFIX = "stored encrypted: "
 
@@ -76,7 +76,7 @@ class EndpointForm(SecretForm):
     def clean_base_url(self) -> str:
         value: str = (self.cleaned_data.get("base_url") or "").strip()
         if value and value != USER_PROVIDED and "${" not in value:
-            from .netguard import UnsafeURLError, validate_admin_url
+            from endpoints.netguard import UnsafeURLError, validate_admin_url
 
             try:
                 validate_admin_url(value)
@@ -172,13 +172,13 @@ class EndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
-        from .diagnostics import test_connection
+        from endpoints.catalog.diagnostics import test_connection
 
         self._for_each_enabled(request, queryset, test_connection)
 
     @admin.action(description="Refresh models from upstream")
     def refresh_models(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
-        from .modelfetch import refresh_endpoint_models
+        from endpoints.catalog.modelfetch import refresh_endpoint_models
 
         self._for_each_enabled(request, queryset, refresh_endpoint_models)
 

@@ -10,8 +10,8 @@ class EndpointsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from .catalog import bump_version
-        from .models import AzureGroup, Endpoint, EndpointModel
+        from endpoints.catalog.snapshot import bump_version
+        from endpoints.models import AzureGroup, Endpoint, EndpointModel
 
         def changed(**_kwargs: object) -> None:
             bump_version()
@@ -26,7 +26,7 @@ class EndpointsConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from rest_framework.authtoken.models import Token
 
-        from . import tokens
+        from endpoints.auth import tokens
 
         def token_gone(instance: Token, **_kwargs: object) -> None:
             tokens.forget(instance.key)

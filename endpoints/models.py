@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .validators import validate_price
+from core.validators import validate_price
 
 
 class EndpointKind(models.TextChoices):

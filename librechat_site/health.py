@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from endpoints.metrics import render
+from core.metrics import render
 
 
 @require_GET

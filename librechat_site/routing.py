@@ -8,8 +8,8 @@ from typing import Any
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
-from endpoints.consumers import http_routes, websocket_routes
-from endpoints.gateway import gateway_routes
+from endpoints.gateway.consumers import gateway_routes
+from endpoints.transports.http import http_routes, websocket_routes
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from endpoints import pages
-from endpoints.playground import playground
+from endpoints.api.playground import playground
+from endpoints.keys import pages
 from librechat_site import health
 from usage.urls import page_patterns as usage_pages
 
@@ -15,7 +15,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("usage.urls")),
-    path("api/", include("endpoints.urls")),
+    path("api/", include("endpoints.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("keys/", pages.keys_page, name="keys"),

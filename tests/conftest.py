@@ -76,8 +76,8 @@ def _clear_cache():
     """Each test starts with an empty shared cache and process-local memo (so fresh config snapshots)."""
     from django.core.cache import cache
 
-    from endpoints import localmemo
+    from core import memo
 
     cache.clear()
-    localmemo.clear()
+    memo.clear()
     yield

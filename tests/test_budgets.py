@@ -13,8 +13,8 @@ import httpx2
 import pytest
 from django.utils import timezone
 
-from endpoints.catalog import get_snapshot
-from endpoints.chatrequest import parse_call
+from endpoints.catalog.snapshot import get_snapshot
+from endpoints.chat.request import parse_call
 from endpoints.config import ConfigError
 from endpoints.models import Endpoint
 from tests.fakes.server import Fault, Reply

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from endpoints import secrets
+from core import secrets
+from endpoints.keys.store import context
 from endpoints.models import UserKey
-from endpoints.userkeys import context
 from tests.helpers import make_user, seed, token_client
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import re
 import pytest
 from django.test import Client
 
-from endpoints import secrets
+from core import secrets
+from endpoints.keys.store import context
 from endpoints.models import UserKey
-from endpoints.userkeys import context
 from tests.helpers import make_user, seed
 
 pytestmark = pytest.mark.django_db

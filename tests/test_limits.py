@@ -13,11 +13,11 @@ from django.core import checks
 from django.core.cache import cache
 from django.core.management import call_command
 
-from endpoints import limits
-from endpoints.chatroute import fallback_chain
-from endpoints.errors import ApiError
+from core.errors import ApiError
+from endpoints.chat.route import fallback_chain
+from endpoints.limits import checks as limits
 from tests.fakes import closed_port_url
-from usage.services import Outcome
+from usage.ledger import Outcome
 
 # --- stand-ins for the config snapshot and the chat session ------------------------------------
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from endpoints import localmemo
-from endpoints.modelfetch import openai_filter
+from core import memo
+from endpoints.catalog.modelfetch import openai_filter
 from tests.helpers import make_user, seed, token_client
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +60,7 @@ def test_it_falls_back_to_the_configured_list_when_the_upstream_fails(api, fake_
     fake_openai.models = ["m1"]
     seed(CUSTOM.format(url=fake_openai.base_url, extra=""))
     fake_openai.api_key = "another-key"  # the upstream refuses ours
-    with caplog.at_level(logging.WARNING, logger="endpoints.modelfetch"):
+    with caplog.at_level(logging.WARNING, logger="endpoints.catalog.modelfetch"):
         models = api.get("/api/models").json()
     assert models["a"] == ["fallback-a"] and models["b"] == ["fallback-b"]
     assert "using the configured list" in caplog.text
@@ -68,7 +68,7 @@ def test_it_falls_back_to_the_configured_list_when_the_upstream_fails(api, fake_
     # A failure is not cached: the next request asks again and gets the list (once the read
     # API's one-second response memo has passed).
     fake_openai.api_key = "test-key"
-    localmemo.clear()
+    memo.clear()
     assert api.get("/api/models").json()["a"] == ["m1"]
 
 
@@ -77,7 +77,7 @@ def test_it_does_not_cache_an_empty_list(api, fake_openai):
     seed(CUSTOM.format(url=fake_openai.base_url, extra=""))
     assert api.get("/api/models").json()["a"] == ["fallback-a"]
     fake_openai.models = ["m9"]
-    localmemo.clear()  # past the read API's one-second response memo
+    memo.clear()  # past the read API's one-second response memo
     assert api.get("/api/models").json()["a"] == ["m9"]
 
 
@@ -121,7 +121,7 @@ def test_it_keeps_openai_chat_models_and_puts_instruct_models_last():
 def test_it_lists_a_user_provided_endpoint_with_the_callers_own_key_uncached(api, fake_openai):
     from django.contrib.auth import get_user_model
 
-    from endpoints.userkeys import set_key
+    from endpoints.keys.store import set_key
 
     fake_openai.models = ["m1"]
     fake_openai.api_key = "sk-alice-own"
@@ -132,9 +132,9 @@ def test_it_lists_a_user_provided_endpoint_with_the_callers_own_key_uncached(api
     )
     assert api.get("/api/models").json()["byok"] == ["fallback-byok"]  # no key yet
     set_key(get_user_model().objects.get(username="alice"), "byok", '{"apiKey": "sk-alice-own"}', None)
-    localmemo.clear()  # past the read API's one-second response memo
+    memo.clear()  # past the read API's one-second response memo
     assert api.get("/api/models").json()["byok"] == ["m1"]
-    localmemo.clear()
+    memo.clear()
     api.get("/api/models")
     with_key = [r for r in _model_requests(fake_openai) if r.headers["authorization"] == "Bearer sk-alice-own"]
     assert len(with_key) == 2  # asked each time: a user's key never goes through the shared cache

@@ -171,5 +171,5 @@ def test_it_never_shows_a_stored_key_anywhere(leaks, client):
     assert UserKey.objects.count() == 2
 
     log_text = leaks.text + "".join(repr(record.__dict__) for record in leaks.records)
-    assert any(record.name == "endpoints.userkeys" for record in leaks.records)
+    assert any(record.name == "endpoints.keys.store" for record in leaks.records)
     assert_clean(log_text, "the logs")

@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from endpoints import userkeys
-from endpoints.catalog import bump_version
+from endpoints.catalog.snapshot import bump_version
+from endpoints.keys import store as userkeys
 from endpoints.models import Endpoint, EndpointModel
 from tests.helpers import make_user, seed
 

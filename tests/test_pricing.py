@@ -9,12 +9,12 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from genai_prices import Usage, calc_price
 
-from endpoints.catalog import get_snapshot
+from endpoints.catalog.snapshot import get_snapshot
 from endpoints.config import ConfigError
 from endpoints.models import EndpointModel
 from tests.helpers import seed
+from usage.ledger import cost
 from usage.pricing import INVALID, price_for, validate_price
-from usage.services import cost
 
 #: (endpoint kind, model id, genai-prices provider)
 WELL_KNOWN = [

@@ -102,7 +102,7 @@ def test_it_hides_built_in_endpoints_whose_key_variable_is_unset_but_lists_custo
 def test_it_hides_disabled_endpoints_and_models(api):
     Endpoint.objects.filter(name="groq").update(enabled=False)
     EndpointModel.objects.filter(model_id="gpt-4o").update(enabled=False)
-    from endpoints.catalog import bump_version
+    from endpoints.catalog.snapshot import bump_version
 
     bump_version()
     data = api.get("/api/models").json()

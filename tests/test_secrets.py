@@ -6,8 +6,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from endpoints import secrets
-from endpoints.secrets import SecretError, decrypt, encrypt, mask, needs_rotation, rotate
+from core import secrets
+from core.secrets import SecretError, decrypt, encrypt, mask, needs_rotation, rotate
 
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
@@ -179,7 +179,7 @@ def test_it_uses_a_loud_development_key_when_testing_without_keys(settings, capl
     settings.CREDS_KEYS = []
     settings.TESTING = True
 
-    with caplog.at_level(logging.WARNING, logger="endpoints.secrets"):
+    with caplog.at_level(logging.WARNING, logger="core.secrets"):
         token = encrypt(VALUE, context=CONTEXT)
         encrypt(VALUE, context=CONTEXT)
         assert decrypt(token, context=CONTEXT) == VALUE

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from endpoints import secrets
+from core import secrets
 from endpoints.config import parse_text
 from endpoints.config.seed import secret_context
 from endpoints.models import AzureGroup, Endpoint, EndpointModel, Source

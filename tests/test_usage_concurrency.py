@@ -21,7 +21,8 @@ from django.db import connection, connections
 from django.db.models import Sum
 
 from tests.helpers import make_user
-from usage import budgets, services
+from usage import budgets
+from usage import ledger as services
 from usage.models import Balance, BalanceSettings, Period, Reservation, SpendingLimit, SpendingWindow, UsageRecord
 
 pytestmark = [

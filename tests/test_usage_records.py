@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes.server import Fault, Reply
 from tests.helpers import make_user, seed
-from usage import services
+from usage import ledger as services
 from usage.models import Balance, BalanceSettings, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)

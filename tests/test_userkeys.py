@@ -11,11 +11,12 @@ from asgiref.sync import async_to_sync
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
-from endpoints import secrets, userkeys
-from endpoints.catalog import get_snapshot
+from core import secrets
+from endpoints.catalog.snapshot import get_snapshot
+from endpoints.catalog.targets import TargetError, UserCredentials
 from endpoints.config.seed import secret_context
+from endpoints.keys import store as userkeys
 from endpoints.models import Endpoint, UserKey
-from endpoints.targets import TargetError, UserCredentials
 from tests.helpers import make_user, seed
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
-from .budgets import money, settle_sync
-from .models import (
+from usage import ledger as services
+from usage.budgets import money, settle_sync
+from usage.models import (
     Balance,
     BalanceSettings,
     Reservation,
@@ -25,7 +25,7 @@ from .models import (
     UnpricedModel,
     UsageRecord,
 )
-from .pricing import price_for
+from usage.pricing import price_for
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -80,7 +80,7 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     def export_csv(self, request: HttpRequest, queryset: QuerySet[UsageRecord]) -> HttpResponse:
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="usage-records.csv"'
-        from .views import _csv_rows
+        from usage.views import _csv_rows
 
         writer = csv.writer(response)
         writer.writerows(_csv_rows("records", queryset))

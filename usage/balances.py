@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .models import BalanceSettings, RefillUnit, Source, forget_budget_config
+from usage.models import BalanceSettings, RefillUnit, Source, forget_budget_config
 
 if TYPE_CHECKING:
     from endpoints.config.seed import SeedReport

@@ -45,10 +45,10 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from endpoints import localmemo
-
-from .balances import refill_cutoff
-from .models import (
+from core import memo
+from usage.balances import refill_cutoff
+from usage.ledger import cost
+from usage.models import (
     BUDGET_CONFIG_KEY,
     CREDITS_PER_USD,
     Balance,
@@ -58,16 +58,14 @@ from .models import (
     SpendingLimit,
     SpendingWindow,
 )
-from .pricing import price_for
-from .services import cost
+from usage.pricing import price_for
 
 if TYPE_CHECKING:
-    from endpoints.admission import Admission
-    from endpoints.catalog import EndpointInfo, Snapshot
-    from endpoints.chat import ChatSession
-    from endpoints.chatrequest import ChatCall
-
-    from .services import Outcome
+    from core.admission import Admission
+    from endpoints.catalog.snapshot import EndpointInfo, Snapshot
+    from endpoints.chat.request import ChatCall
+    from endpoints.chat.session import ChatSession
+    from usage.ledger import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +152,12 @@ LOCAL_CONFIG_SECONDS = 1.0
 
 
 async def aload_config() -> BudgetConfig:
-    config = localmemo.get(BUDGET_CONFIG_KEY)
-    if config is localmemo.MISSING:
+    config = memo.get(BUDGET_CONFIG_KEY)
+    if config is memo.MISSING:
         config = await cache.aget(BUDGET_CONFIG_KEY)
         if config is None:
             config = await sync_to_async(load_config)()
-        localmemo.put(BUDGET_CONFIG_KEY, config, LOCAL_CONFIG_SECONDS)
+        memo.put(BUDGET_CONFIG_KEY, config, LOCAL_CONFIG_SECONDS)
     return config
 
 
@@ -404,7 +402,7 @@ async def reserve(session: ChatSession, snapshot: Snapshot) -> Admission | None:
     try:
         reservation = await hold(session.request_id, session.caller.id, call.endpoint, guess.cost_usd, config)
     except BudgetExceeded as exc:
-        from endpoints.errors import ApiError
+        from core.errors import ApiError
 
         raise ApiError("budget_exceeded", exc.message, status=402, prompt_tokens=guess.prompt_tokens,
                        **exc.context) from None  # fmt: skip

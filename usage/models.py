@@ -240,14 +240,14 @@ def forget_budget_config(**_: Any) -> None:
     from django.core.cache import cache
     from django.db import transaction
 
-    from endpoints import localmemo
+    from core import memo
 
     cache.delete(BUDGET_CONFIG_KEY)
-    localmemo.forget(BUDGET_CONFIG_KEY)
+    memo.forget(BUDGET_CONFIG_KEY)
 
     def again() -> None:
         cache.delete(BUDGET_CONFIG_KEY)
-        localmemo.forget(BUDGET_CONFIG_KEY)
+        memo.forget(BUDGET_CONFIG_KEY)
 
     transaction.on_commit(again)
 

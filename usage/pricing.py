@@ -22,8 +22,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.validators import validate_price
 from endpoints.config.defaults import CATALOG_PROVIDER
-from endpoints.validators import validate_price
 
 log = logging.getLogger(__name__)
 

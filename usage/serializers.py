@@ -15,11 +15,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
-from endpoints.errors import ApiError
-
-from .budgets import money
-from .models import Status, UsageRecord
-from .services import filter_records
+from core.errors import ApiError
+from usage.budgets import money
+from usage.ledger import filter_records
+from usage.models import Status, UsageRecord
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50

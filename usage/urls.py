@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from usage import views
 
 urlpatterns = [
     path("usage", views.UsageView.as_view(), name="api-usage"),

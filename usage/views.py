@@ -23,13 +23,12 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from endpoints.errors import ApiError
-
-from . import services
-from .budgets import load_config, money
-from .models import CREDITS_PER_USD, Balance, SpendingWindow, UsageRecord
-from .serializers import DEFAULT_PAGE_SIZE, SummarySerializer, TotalsSerializer, UsageQuerySerializer
-from .serializers import UsageRecordSerializer as RecordSerializer
+from core.errors import ApiError
+from usage import ledger as services
+from usage.budgets import load_config, money
+from usage.models import CREDITS_PER_USD, Balance, SpendingWindow, UsageRecord
+from usage.serializers import DEFAULT_PAGE_SIZE, SummarySerializer, TotalsSerializer, UsageQuerySerializer
+from usage.serializers import UsageRecordSerializer as RecordSerializer
 
 # --- API -----------------------------------------------------------------------------------
 

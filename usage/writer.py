@@ -25,7 +25,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from .models import Status, UsageRecord
+from usage.models import Status, UsageRecord
 
 log = logging.getLogger(__name__)
 

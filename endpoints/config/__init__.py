@@ -7,9 +7,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import environment, librechat
-from .specs import ConfigSpec
-from .yamlfile import ConfigError, Problem, load_file, load_text
+from endpoints.config import environment, librechat
+from endpoints.config.specs import ConfigSpec
+from endpoints.config.yamlfile import ConfigError, Problem, load_file, load_text
 
 __all__ = ["ConfigError", "ConfigSpec", "Problem", "config_path", "load_config", "parse_text"]
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from endpoints.config.reader import Reader
+from endpoints.config.specs import EndpointSpec, GroupSpec, ModelSpec
+from endpoints.config.yamlfile import join
 from endpoints.models import EndpointKind, Source
-
-from .reader import Reader
-from .specs import EndpointSpec, GroupSpec, ModelSpec
-from .yamlfile import join
 
 GROUP_FIELDS = {
     "group",
@@ -35,7 +34,7 @@ AZURE_FIELDS = {"groups", "assistants", "rateLimit", "fallbacks"}
 
 
 def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]:
-    from .librechat import check_url, read_fallbacks, read_rate_limit
+    from endpoints.config.librechat import check_url, read_fallbacks, read_rate_limit
 
     azure = EndpointSpec(name=EndpointKind.AZURE_OPENAI, kind=EndpointKind.AZURE_OPENAI, source=Source.YAML)
     azure.rate_limit = read_rate_limit(r, item, path)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from endpoints.config.defaults import catalog_context_window, default_models, is_vision_model
+from endpoints.config.specs import ConfigSpec, EndpointSpec, ModelSpec
+from endpoints.config.yamlfile import ConfigError, Problem
 from endpoints.models import USER_PROVIDED, EndpointKind, Source
-
-from .defaults import catalog_context_window, default_models, is_vision_model
-from .specs import ConfigSpec, EndpointSpec, ModelSpec
-from .yamlfile import ConfigError, Problem
 
 
 @dataclass(frozen=True)

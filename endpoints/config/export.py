@@ -13,10 +13,9 @@ from typing import Any
 
 import yaml
 
-from endpoints import secrets
+from core import secrets
+from endpoints.config.seed import secret_context
 from endpoints.models import AzureGroup, Endpoint, EndpointKind, EndpointModel, Source
-
-from .seed import secret_context
 
 EXPORT_VERSION = "1.3.14"
 

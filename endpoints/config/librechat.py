@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from endpoints.config.azure import read_azure
+from endpoints.config.reader import Reader
+from endpoints.config.specs import ConfigSpec, EndpointSpec, ModelSpec
+from endpoints.config.yamlfile import ConfigError, Located, Problem, join
 from endpoints.models import BUILTIN_NAMES, USER_PROVIDED, EndpointKind, Source, Wire
-
-from .azure import read_azure
-from .reader import Reader
-from .specs import ConfigSpec, EndpointSpec, ModelSpec
-from .yamlfile import ConfigError, Located, Problem, join
 
 #: LibreChat's top-level configuration keys (configSchema, v0.8.x).
 TOP_LEVEL_KEYS = {

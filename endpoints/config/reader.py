@@ -7,7 +7,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .yamlfile import Located, Problem, join
+from endpoints.config.yamlfile import Located, Problem, join
 
 _MISSING = object()
 #: The largest whole number a row can hold (PositiveIntegerField on PostgreSQL).

@@ -13,10 +13,9 @@ from typing import Any
 
 from django.db import transaction
 
-from endpoints import secrets
+from core import secrets
+from endpoints.config.specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
 from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
-
-from .specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
 
 ENDPOINT_FIELDS = (
     "kind",

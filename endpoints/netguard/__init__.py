@@ -24,9 +24,9 @@ base URL came from the user, else ``upstream_error`` (502).  Catch it before gen
 
 from __future__ import annotations
 
-from .policy import is_forbidden_host, is_forbidden_ip
-from .transport import BlockedAddressError, GuardedTransport, guarded_transport, make_guarded_client
-from .urls import Resolver, UnsafeURLError, system_resolver, validate_admin_url, validate_user_url
+from endpoints.netguard.policy import is_forbidden_host, is_forbidden_ip
+from endpoints.netguard.transport import BlockedAddressError, GuardedTransport, guarded_transport, make_guarded_client
+from endpoints.netguard.urls import Resolver, UnsafeURLError, system_resolver, validate_admin_url, validate_user_url
 
 __all__ = [
     "BlockedAddressError",

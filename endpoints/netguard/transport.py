@@ -10,8 +10,8 @@ import anyio
 import httpcore2
 import httpx2
 
-from .policy import is_forbidden_host, is_forbidden_ip, parse_ip_literal
-from .urls import Resolver, system_resolver
+from endpoints.netguard.policy import is_forbidden_host, is_forbidden_ip, parse_ip_literal
+from endpoints.netguard.urls import Resolver, system_resolver
 
 
 class BlockedAddressError(httpx2.ConnectError):

@@ -10,7 +10,14 @@ from collections.abc import Callable
 
 import httpx2
 
-from .policy import NAME_LABEL, IPAddress, inet_aton, is_forbidden_host, is_forbidden_ip, looks_numeric
+from endpoints.netguard.policy import (
+    NAME_LABEL,
+    IPAddress,
+    inet_aton,
+    is_forbidden_host,
+    is_forbidden_ip,
+    looks_numeric,
+)
 
 #: ``resolver(host, port) -> [ip, …]``: every address the name resolves to, as strings.
 Resolver = Callable[[str, int], list[str]]

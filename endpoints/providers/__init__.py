@@ -12,7 +12,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import Provider, Target
+    from endpoints.providers.base import Provider, Target
 
 __all__ = ["PROVIDERS", "get_provider", "get_provider_class"]
 

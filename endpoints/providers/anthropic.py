@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from .base import (
+from endpoints.providers.base import (
     ChatEvent,
     ChatRequest,
     Done,
@@ -36,7 +36,7 @@ from .base import (
     tool_arguments,
     truncated_stream,
 )
-from .http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json
 
 __all__ = ["AnthropicProvider"]
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .base import ProviderError
-from .http import get_json
-from .openai import OpenAIProvider, _map_status
+from endpoints.providers.base import ProviderError
+from endpoints.providers.http import get_json
+from endpoints.providers.openai import OpenAIProvider, _map_status
 
 __all__ = ["AzureOpenAIProvider"]
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx2
 
-from .base import (
+from endpoints.providers.base import (
     ChatEvent,
     ChatRequest,
     Done,
@@ -42,7 +42,7 @@ from .base import (
     tool_arguments,
     truncated_stream,
 )
-from .http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json
 
 __all__ = ["GoogleProvider"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from .base import (
+from endpoints.providers.base import (
     ChatEvent,
     ChatRequest,
     Done,
@@ -32,7 +32,7 @@ from .base import (
     status_error,
     truncated_stream,
 )
-from .http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json
 
 __all__ = ["OpenAIProvider"]
 

@@ -1,12 +1,12 @@
 """Local fake upstream servers that speak each vendor's wire format (see server.py)."""
 
-from .anthropic import FakeAnthropic
-from .azure import FakeAzure
-from .google import FakeGoogle
-from .network import Blackhole, closed_port_url
-from .openai import FakeOpenAI
-from .script import OVERLONG_SIZE, Fault, Reply, ToolCall
-from .server import Exchange, FakeServer, Received
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.azure import FakeAzure
+from tests.fakes.google import FakeGoogle
+from tests.fakes.network import Blackhole, closed_port_url
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.script import OVERLONG_SIZE, Fault, Reply, ToolCall
+from tests.fakes.server import Exchange, FakeServer, Received
 
 __all__ = [
     "OVERLONG_SIZE",

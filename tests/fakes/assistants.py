@@ -32,8 +32,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .script import ToolCall
-from .server import Exchange, FakeServer, Received, sse
+from tests.fakes.script import ToolCall
+from tests.fakes.server import Exchange, FakeServer, Received, sse
 
 __all__ = ["FakeAssistants", "RunPlan", "ToolCall"]
 

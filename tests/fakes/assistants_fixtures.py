@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .assistants import FakeAssistants
+from tests.fakes.assistants import FakeAssistants
 
 __all__ = ["fake_assistants", "fake_assistants_server", "fake_azure_assistants", "fake_azure_assistants_server"]
 

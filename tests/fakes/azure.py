@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .openai import FakeOpenAI
-from .script import Reply
-from .server import Exchange, Received, sse
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.script import Reply
+from tests.fakes.server import Exchange, Received, sse
 
 __all__ = ["FakeAzure"]
 

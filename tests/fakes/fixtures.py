@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from .anthropic import FakeAnthropic
-from .azure import FakeAzure
-from .google import FakeGoogle
-from .network import Blackhole, closed_port_url
-from .openai import FakeOpenAI
-from .server import FakeServer
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.azure import FakeAzure
+from tests.fakes.google import FakeGoogle
+from tests.fakes.network import Blackhole, closed_port_url
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import FakeServer
 
 
 def _session_server(server: FakeServer) -> Iterator[FakeServer]:

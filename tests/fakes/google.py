@@ -16,8 +16,8 @@ import json
 import re
 from typing import Any
 
-from .script import Fault, Reply
-from .server import Exchange, FakeServer, Received
+from tests.fakes.script import Fault, Reply
+from tests.fakes.server import Exchange, FakeServer, Received
 
 __all__ = ["DEFAULT_MODELS", "FakeGoogle"]
 

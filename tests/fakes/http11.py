@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from .server import FakeServer
+    from tests.fakes.server import FakeServer
 
 __all__ = ["Connection", "Exchange", "Received"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .script import Fault, Reply
-from .server import Exchange, FakeServer, Received, sse
+from tests.fakes.script import Fault, Reply
+from tests.fakes.server import Exchange, FakeServer, Received, sse
 
 __all__ = ["DEFAULT_MODELS", "FakeOpenAI"]
 

@@ -27,9 +27,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .http11 import Connection, Exchange, Received
-from .network import Blackhole, closed_port_url
-from .script import OVERLONG_SIZE, Fault, Reply, ToolCall
+from tests.fakes.http11 import Connection, Exchange, Received
+from tests.fakes.network import Blackhole, closed_port_url
+from tests.fakes.script import OVERLONG_SIZE, Fault, Reply, ToolCall
 
 # The scripting and network helpers are re-exported: tests import them from here.
 __all__ = [

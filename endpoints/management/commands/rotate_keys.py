@@ -17,11 +17,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Model
 
-from endpoints import secrets
-from endpoints.catalog import bump_version
+from core import secrets
+from endpoints.catalog.snapshot import bump_version
 from endpoints.config.seed import secret_context
+from endpoints.keys.store import context as userkey_context
 from endpoints.models import AzureGroup, Endpoint, UserKey
-from endpoints.userkeys import context as userkey_context
 
 
 @dataclass

@@ -28,7 +28,7 @@ Azure: ``https://{instance}.openai.azure.com/openai/threads/{id}/runs?api-versio
 
 from __future__ import annotations
 
-from .events import RequiresAction, RunInfo, RunStep
-from .provider import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
+from endpoints.providers.assistants.events import RequiresAction, RunInfo, RunStep
+from endpoints.providers.assistants.provider import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
 
 __all__ = ["ASSISTANTS_KINDS", "AssistantsProvider", "RequiresAction", "RunInfo", "RunOptions", "RunStep"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import (
+from endpoints.providers.base import (
     ChatRequest,
     Done,
     ProviderError,

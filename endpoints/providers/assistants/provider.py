@@ -13,8 +13,16 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
-from .. import azure
-from ..base import (
+from endpoints.providers import azure
+from endpoints.providers.assistants.events import (
+    RequiresAction,
+    RunInfo,
+    RunStep,
+    RunTracker,
+    content_part,
+    is_terminal,
+)
+from endpoints.providers.base import (
     ChatEvent,
     ChatRequest,
     Provider,
@@ -26,9 +34,8 @@ from ..base import (
     request_headers,
     truncated_stream,
 )
-from ..http import UpstreamSSE, get_client, transport_error
-from ..openai import _map_status as _openai_status
-from .events import RequiresAction, RunInfo, RunStep, RunTracker, content_part, is_terminal
+from endpoints.providers.http import UpstreamSSE, get_client, transport_error
+from endpoints.providers.openai import _map_status as _openai_status
 
 __all__ = ["ASSISTANTS_KINDS", "AssistantsProvider", "RunOptions"]
 
