@@ -325,7 +325,7 @@ def test_it_keeps_balance_settings_edited_in_admin_unless_overwriting():
 
 
 def test_it_turns_balances_off_when_the_yaml_drops_them_and_exports_them():
-    from usage.balances import export_balance
+    from endpoints.config.balance import export_balance
 
     assert export_balance() is None
     seed("version: 1.3.14\nbalance: {enabled: true, startBalance: 2500.5, autoRefillEnabled: true}\n")

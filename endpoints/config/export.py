@@ -49,7 +49,7 @@ def export(*, include_secrets: bool = False) -> Export:
                 section[endpoint.name] = item
     if customs:
         section["custom"] = customs
-    from usage.balances import export_balance
+    from endpoints.config.balance import export_balance
 
     balance = export_balance()
     if balance is not None:

@@ -158,7 +158,7 @@ def parse(data: Any, where: Located) -> ConfigSpec:
     specs.extend(_customs(r, endpoints_data))
     balance = r.mapping(data, "balance", "")
     if balance is not None:
-        from usage.balances import problems as balance_problems
+        from endpoints.config.balance import problems as balance_problems
 
         for problem in balance_problems(balance):
             r.error(problem.path, problem.message)

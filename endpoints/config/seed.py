@@ -103,7 +103,7 @@ def apply(config: ConfigSpec, *, overwrite: bool = False, prune: bool = False, d
                 for endpoint in stale:
                     report.note(f"removed endpoint {endpoint.name} (no longer configured)")
                     endpoint.delete()
-            from usage.balances import apply_balance_settings
+            from endpoints.config.balance import apply_balance_settings
 
             apply_balance_settings(config.balance, report, overwrite=overwrite)
             if dry_run:
