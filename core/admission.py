@@ -1,19 +1,63 @@
 """What a chat must pass before its upstream call, and settle after it.
 
-Each check (rate limits and concurrency in ``endpoints.limits``; balances and
-budgets in ``usage.budgets``) returns an :class:`Admission` or None.  The chat
-session settles every admission exactly once, on every exit path, with the
-request's outcome, so a slot or a reservation can never leak.
+An admission check is a plain async callable, ``check(ticket) -> Hold | None``,
+listed in ``settings.CHAT_ADMISSION_CHECKS`` (as DRF lists its throttle classes).
+It reads only the :class:`Ticket`, a frozen description of the request, and
+raises :class:`core.errors.ApiError` to refuse.  What it takes (a concurrency
+slot, a budget reservation, counted tokens) it returns as a :class:`Hold`; the
+chat settles every hold exactly once, on every exit path, with the request's
+:class:`Outcome`, so nothing it holds can leak.
+
+A check runs once for the requested target and again for each fallback tried
+(``ticket.fallback``): checks of the whole request (client and user limits,
+concurrency) pass on fallbacks, checks of a target (its limits, its spending)
+hold each target to its own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from usage.ledger import Outcome
+from core.caller import Caller
+from core.outcome import Outcome
 
 
-class Admission(Protocol):
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What the request is expected to use, before the upstream says."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal | None  # None: the target's model has no known price
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A configured ``rateLimit`` mapping and whom it counts: scope ``endpoint`` or ``model``."""
+
+    scope: str
+    name: str  # the endpoint name, or "endpoint/model"
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    request_id: str
+    caller: Caller
+    client_ip: str
+    endpoint: str  # the target being admitted: the requested one, or a fallback
+    model: str
+    estimate: Estimate
+    rate_limits: tuple[RateLimit, ...] = ()
+    fallback: bool = False
+
+
+class Hold(Protocol):
     async def settle(self, outcome: Outcome) -> None:
-        """Release what was held (a concurrency slot, a budget reservation) given the outcome."""
+        """Give back what was held and count what was used, given how the request ended."""
+
+
+Check = Callable[[Ticket], Awaitable[Hold | None]]

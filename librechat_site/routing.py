@@ -9,7 +9,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
 from endpoints.gateway.consumers import gateway_routes
-from endpoints.transports.http import http_routes, websocket_routes
+from endpoints.transports.http import http_routes
+from endpoints.transports.websocket import websocket_routes
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -311,8 +311,17 @@ MESSAGE_USER_WINDOW = _int("MESSAGE_USER_WINDOW", 1, minimum=1)
 LIMIT_CONCURRENT_MESSAGES = _bool("LIMIT_CONCURRENT_MESSAGES", True)
 CONCURRENT_MESSAGE_MAX = _int("CONCURRENT_MESSAGE_MAX", 2, minimum=1)
 #: A concurrency slot is a lease for this many seconds, renewed while the chat runs, so the
-#: slots of a killed worker free themselves within this time (endpoints/limits.py).
+#: slots of a killed worker free themselves within this time (endpoints/limits/slots.py).
 CONCURRENT_LEASE_SECONDS = _int("CONCURRENT_LEASE_SECONDS", 60, minimum=2)
+#: What a chat must pass before it goes upstream, in this order (core/admission.py): each is an
+#: async callable given the request's Ticket that refuses with the contract's error or returns a
+#: hold the chat settles when it ends.
+CHAT_ADMISSION_CHECKS = [
+    "endpoints.limits.checks.concurrency",
+    "endpoints.limits.checks.message_limits",
+    "endpoints.limits.checks.target_limits",
+    "usage.budgets.check.spending",
+]
 #: django-ratelimit counts in this cache: the shared Redis when REDIS_URL is set.  Limits fail
 #: closed (503 rate_limit_unavailable) when it cannot count.
 RATELIMIT_USE_CACHE = "default"

@@ -1,4 +1,4 @@
-"""Rate limits and concurrency slots (endpoints/limits.py) against the configured cache:
+"""Rate limits and concurrency slots (endpoints/limits/) against the configured cache:
 LocMemCache on the SQLite leg, Redis on the PostgreSQL + Redis leg."""
 
 from __future__ import annotations
@@ -9,15 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.core import checks
+from django.core import checks as django_checks
 from django.core.cache import cache
 from django.core.management import call_command
 
+from core.admission import Estimate, RateLimit, Ticket
+from core.caller import Caller
 from core.errors import ApiError
-from endpoints.chat.route import fallback_chain
-from endpoints.limits import checks as limits
+from core.outcome import Outcome
+from endpoints.chat import admission
+from endpoints.chat.fallbacks import fallback_chain
+from endpoints.limits import checks, counters, rules, slots
 from tests.fakes import closed_port_url
-from usage.ledger import Outcome
 
 # --- stand-ins for the config snapshot and the chat session ------------------------------------
 
@@ -55,20 +58,42 @@ class Call:
 
 
 @dataclass
-class Caller:
-    id: int = 1
-
-
-@dataclass
 class Session:
     call: Call = field(default_factory=Call)
-    caller: Caller = field(default_factory=Caller)
+    caller: Caller = field(default_factory=lambda: Caller(id=1, username="alice"))
     client_ip: str = "203.0.113.7"
 
 
 def snapshot(endpoint_limit: Any = None, model_limit: Any = None) -> Snapshot:
     models = {"gpt-4o": Model("gpt-4o", rate_limit=model_limit), "gpt-4o-mini": Model("gpt-4o-mini")}
     return Snapshot({"fakeai": Endpoint("fakeai", rate_limit=endpoint_limit, models=models)})
+
+
+def ticket(session: Session, snap: Snapshot, *, fallback: bool = False) -> Ticket:
+    """What the chat hands the checks (endpoints.chat.admission.ticket), from the stand-ins."""
+    endpoint = snap.get(session.call.endpoint)
+    assert endpoint is not None
+    model = endpoint.model(session.call.model)
+    limits_ = [RateLimit("endpoint", endpoint.name, endpoint.rate_limit)] if endpoint.rate_limit else []
+    if model is not None and model.rate_limit:
+        limits_.append(RateLimit("model", f"{endpoint.name}/{model.id}", model.rate_limit))
+    return Ticket(request_id="req_test", caller=session.caller, client_ip=session.client_ip, endpoint=endpoint.name,
+                  model=session.call.model, estimate=Estimate(10, 10, None), rate_limits=tuple(limits_),
+                  fallback=fallback)  # fmt: skip
+
+
+@dataclass
+class Held:
+    """What one admission holds, settled together as the chat does."""
+
+    holds: list[Any]
+
+    async def settle(self, outcome: Outcome) -> None:
+        await admission.settle(self.holds, outcome)
+
+
+async def admit(session: Session, snap: Snapshot, *, fallback: bool = False) -> Held:
+    return Held(await admission.admit(ticket(session, snap, fallback=fallback)))
 
 
 def ok(endpoint: str = "fakeai", model: str = "gpt-4o", tokens: tuple[int, int] = (12, 7)) -> Outcome:
@@ -78,24 +103,25 @@ def ok(endpoint: str = "fakeai", model: str = "gpt-4o", tokens: tuple[int, int] 
 
 @pytest.fixture(autouse=True)
 def quiet_limits(settings):
-    """Only the limits a test turns on."""
+    """Only the limits a test turns on; the limits' checks only (budgets are test_budgets.py's)."""
     settings.LIMIT_MESSAGE_IP = False
     settings.LIMIT_MESSAGE_USER = False
     settings.LIMIT_CONCURRENT_MESSAGES = False
+    settings.CHAT_ADMISSION_CHECKS = [path for path in settings.CHAT_ADMISSION_CHECKS if ".limits." in path]
 
 
 async def refused(session: Session, snap: Snapshot) -> ApiError:
     with pytest.raises(ApiError) as caught:
-        await limits.admit(session, snap)  # type: ignore[arg-type]
+        await admit(session, snap)
     return caught.value
 
 
-async def admitted(session: Session, snap: Snapshot, n: int) -> list[Any]:
-    return [await limits.admit(session, snap) for _ in range(n)]  # type: ignore[arg-type]
+async def admitted(session: Session, snap: Snapshot, n: int) -> list[Held]:
+    return [await admit(session, snap) for _ in range(n)]
 
 
 def slots_held(user_id: int = 1, maximum: int = 10) -> int:
-    return len(cache.get_many([limits.SLOT_KEY.format(user_id, n) for n in range(maximum)]))
+    return len(cache.get_many([slots.SLOT_KEY.format(user_id, n) for n in range(maximum)]))
 
 
 # --- LibreChat's message limiters -----------------------------------------------------------
@@ -128,7 +154,7 @@ async def test_it_limits_users_only_when_asked(settings):
     await admitted(Session(client_ip="198.51.100.2"), snapshot(), 1)
     error = await refused(Session(client_ip="198.51.100.3"), snapshot())
     assert error.context == {"limit": 2, "window_seconds": 300, "scope": "user", "unit": "requests"}
-    await admitted(Session(caller=Caller(id=2)), snapshot(), 2)
+    await admitted(Session(caller=Caller(id=2, username="bob")), snapshot(), 2)
 
 
 # --- per-endpoint and per-model limits -----------------------------------------------------------
@@ -155,8 +181,7 @@ async def test_it_limits_requests_per_model():
 async def test_it_limits_tokens_from_recorded_usage():
     snap = snapshot(endpoint_limit={"tokens": 30, "windowSeconds": 60})
     for _ in range(2):  # 0, then 19 tokens recorded: both under 30
-        held = await limits.admit(Session(), snap)  # type: ignore[arg-type]
-        assert held is not None
+        held = await admit(Session(), snap)
         await held.settle(ok())
     error = await refused(Session(), snap)  # 38 >= 30
     assert error.context == {"limit": 30, "window_seconds": 60, "scope": "endpoint", "unit": "tokens",
@@ -166,14 +191,11 @@ async def test_it_limits_tokens_from_recorded_usage():
 
 async def test_it_counts_tokens_only_where_they_were_answered():
     snap = snapshot(model_limit={"tokens": 10, "windowSeconds": 60})
-    held = await limits.admit(Session(), snap)  # type: ignore[arg-type]
-    assert held is not None
+    held = await admit(Session(), snap)
     await held.settle(ok(endpoint="claude", model="claude-sonnet-4-5", tokens=(500, 500)))  # a fallback answered
-    held = await limits.admit(Session(), snap)  # type: ignore[arg-type]
-    assert held is not None
+    held = await admit(Session(), snap)
     await held.settle(Outcome(status="error", error_type="upstream_error"))  # nothing used
-    held = await limits.admit(Session(), snap)  # type: ignore[arg-type]
-    assert held is not None
+    held = await admit(Session(), snap)
     await held.settle(ok(tokens=(8, 2)))
     assert (await refused(Session(), snap)).context["unit"] == "tokens"
 
@@ -181,14 +203,14 @@ async def test_it_counts_tokens_only_where_they_were_answered():
 async def test_it_ignores_rate_limits_that_make_no_sense():
     for spec in ({"requests": "20"}, {"requests": 0, "windowSeconds": 60}, {"requests": 5, "windowSeconds": -1},
                  ["requests", 5], {"requests": True}):  # fmt: skip
-        assert limits.configured_rules("endpoint", "x", spec) == []
-    assert limits.configured_rules("endpoint", "x", {"requests": 5}) == [limits.Rule("endpoint", "x", 5, 60)]
+        assert rules.configured_rules("endpoint", "x", spec) == []
+    assert rules.configured_rules("endpoint", "x", {"requests": 5}) == [rules.Rule("endpoint", "x", 5, 60)]
 
 
 async def test_it_admits_exactly_the_limit_under_concurrency():
     snap = snapshot(endpoint_limit={"requests": 20, "windowSeconds": 3600})
     results = await asyncio.gather(
-        *(limits.admit(Session(caller=Caller(id=n)), snap) for n in range(200)),  # type: ignore[arg-type]
+        *(admit(Session(caller=Caller(id=n, username=str(n))), snap) for n in range(200)),
         return_exceptions=True,
     )
     refusals = [r for r in results if isinstance(r, ApiError)]
@@ -198,12 +220,14 @@ async def test_it_admits_exactly_the_limit_under_concurrency():
 async def test_it_admits_a_fallback_target_against_its_own_limits():
     snap = snapshot(model_limit={"requests": 1, "tokens": 100, "windowSeconds": 60})
     other = Session(call=Call(model="gpt-4o-mini"))
-    held = await limits.admit_fallback(other, snap, "fakeai", "gpt-4o")  # type: ignore[arg-type]
-    assert held is not None and held.lease is None  # the chat's slot is its own admission's
+    other.call = Call(model="gpt-4o")  # its fallback target
+    held = await admit(other, snap, fallback=True)
+    assert [type(h) for h in held.holds] == [checks.TokenHold]  # the chat's slot is its own admission's
     with pytest.raises(ApiError) as caught:
-        await limits.admit_fallback(other, snap, "fakeai", "gpt-4o")  # type: ignore[arg-type]
+        await admit(other, snap, fallback=True)
     assert caught.value.context["scope"] == "model"
-    assert await limits.admit_fallback(other, snap, "fakeai", "gpt-4o-mini") is None  # type: ignore[arg-type]
+    other.call = Call(model="gpt-4o-mini")
+    assert (await admit(other, snap, fallback=True)).holds == []
 
 
 # --- concurrency slots -------------------------------------------------------------------------
@@ -214,9 +238,9 @@ async def test_it_caps_open_chats_per_user_and_frees_the_slot_on_settle(settings
     first, second = await admitted(Session(), snapshot(), 2)
     error = await refused(Session(), snapshot())
     assert (error.type, error.status, error.context) == ("concurrent_limit", 429, {"limit": 2})
-    other = await limits.admit(Session(caller=Caller(id=2)), snapshot())  # type: ignore[arg-type]
+    other = await admit(Session(caller=Caller(id=2, username="bob")), snapshot())
     await first.settle(Outcome(status="client_aborted"))
-    third = await limits.admit(Session(), snapshot())  # type: ignore[arg-type]
+    third = await admit(Session(), snapshot())
     assert slots_held() == 2
     for held in (second, third, other):
         await held.settle(ok())
@@ -225,8 +249,8 @@ async def test_it_caps_open_chats_per_user_and_frees_the_slot_on_settle(settings
 
 async def test_it_gives_out_exactly_the_slots_under_concurrency(settings):
     settings.LIMIT_CONCURRENT_MESSAGES, settings.CONCURRENT_MESSAGE_MAX = True, 3
-    results = await asyncio.gather(*(limits.admit(Session(), snapshot()) for _ in range(50)), return_exceptions=True)  # type: ignore[arg-type]
-    held = [r for r in results if isinstance(r, limits.Held)]
+    results = await asyncio.gather(*(admit(Session(), snapshot()) for _ in range(50)), return_exceptions=True)
+    held = [r for r in results if isinstance(r, Held)]
     assert len(held) == 3 and all(
         isinstance(r, ApiError) and r.type == "concurrent_limit" for r in results if r not in held
     )
@@ -238,24 +262,24 @@ async def test_it_gives_out_exactly_the_slots_under_concurrency(settings):
 async def test_it_releases_the_slot_when_a_later_limit_refuses(settings):
     settings.LIMIT_CONCURRENT_MESSAGES, settings.CONCURRENT_MESSAGE_MAX = True, 1
     snap = snapshot(endpoint_limit={"requests": 1, "windowSeconds": 60})
-    held = await limits.admit(Session(), snap)  # type: ignore[arg-type]
+    held = await admit(Session(), snap)
     await held.settle(ok())
     assert (await refused(Session(), snap)).type == "rate_limit_exceeded"
     assert slots_held() == 0
 
 
 def test_it_lets_a_lease_lapse_when_its_worker_dies():
-    held = limits.take_slot(7, 1, 1, cache)  # taken by a worker that then died: never renewed
-    assert held is not None and limits.take_slot(7, 1, 1, cache) is None
+    held = slots.take_slot(7, 1, 1, cache)  # taken by a worker that then died: never renewed
+    assert held is not None and slots.take_slot(7, 1, 1, cache) is None
     deadline = time.monotonic() + 5
-    while limits.take_slot(7, 1, 60, cache) is None:
+    while slots.take_slot(7, 1, 60, cache) is None:
         assert time.monotonic() < deadline, "the lease never lapsed"
         time.sleep(0.2)
 
 
 async def test_it_renews_the_lease_while_the_chat_runs(settings):
     settings.LIMIT_CONCURRENT_MESSAGES, settings.CONCURRENT_MESSAGE_MAX, settings.CONCURRENT_LEASE_SECONDS = True, 1, 1
-    held = await limits.admit(Session(), snapshot())  # type: ignore[arg-type]
+    held = await admit(Session(), snapshot())
     await asyncio.sleep(2.5)  # more than twice the lease: only renewals keep it
     assert (await refused(Session(), snapshot())).type == "concurrent_limit"
     await held.settle(ok())
@@ -265,18 +289,18 @@ async def test_it_renews_the_lease_while_the_chat_runs(settings):
 async def test_it_releases_a_slot_taken_while_the_client_went_away(settings, monkeypatch):
     from django.core.cache.backends.locmem import LocMemCache
 
-    if isinstance(limits._cache(), LocMemCache):
+    if isinstance(counters.counter_cache(), LocMemCache):
         pytest.skip("in-process counters run inline, so nothing can cancel them midway (runs on the Redis leg)")
     settings.LIMIT_CONCURRENT_MESSAGES, settings.CONCURRENT_MESSAGE_MAX = True, 1
-    real = limits._admit
+    real = checks._take_slot
 
-    def slow_admit(*args: Any) -> Any:
+    def slow_take(*args: Any) -> Any:
         lease = real(*args)
         time.sleep(0.3)  # the client disconnects while the slot is being taken
         return lease
 
-    monkeypatch.setattr(limits, "_admit", slow_admit)
-    task = asyncio.ensure_future(limits.admit(Session(), snapshot()))  # type: ignore[arg-type]
+    monkeypatch.setattr(checks, "_take_slot", slow_take)
+    task = asyncio.ensure_future(admit(Session(), snapshot()))
     await asyncio.sleep(0.1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -323,7 +347,8 @@ class Broken:
 
 async def test_it_fails_closed_when_the_cache_raises(settings, monkeypatch):
     settings.LIMIT_MESSAGE_IP = True
-    monkeypatch.setattr(limits, "_cache", Broken)
+    monkeypatch.setattr(counters, "counter_cache", Broken)
+    monkeypatch.setattr(checks, "counter_cache", Broken)
     monkeypatch.setattr("django_ratelimit.core.caches", {"default": Broken()})
     assert (await refused(Session(), snapshot())).type == "rate_limit_unavailable"
 
@@ -353,6 +378,9 @@ def test_it_passes_django_ratelimits_checks_on_this_legs_cache():
 def test_it_needs_no_silencing_on_redis_and_silences_only_the_in_process_cache(settings):
     settings.SILENCED_SYSTEM_CHECKS = []
     settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
-    assert [m.id for m in checks.run_checks(tags=["caches"])] == []
+    assert [m.id for m in django_checks.run_checks(tags=["caches"])] == []
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    assert {m.id for m in checks.run_checks(tags=["caches"])} == {"django_ratelimit.E003", "django_ratelimit.W001"}
+    assert {m.id for m in django_checks.run_checks(tags=["caches"])} == {
+        "django_ratelimit.E003",
+        "django_ratelimit.W001",
+    }

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from websockets.asyncio.client import connect
 
-from endpoints.limits import checks as limits
+from endpoints.limits import slots as limits
 from endpoints.models import Endpoint
 from tests.fakes import Fault, Reply, closed_port_url
 from tests.helpers import make_user, seed

@@ -19,7 +19,7 @@ from django.db import connection
 from django_ratelimit.core import _get_window
 from rest_framework.authtoken.models import Token
 
-from endpoints.limits import checks as limits
+from endpoints.limits import slots as limits
 from tests.fakes import Fault, Reply
 from tests.helpers import seed
 from tests.processes import ServerProcess, start_servers

@@ -13,8 +13,7 @@ from endpoints.catalog.snapshot import get_snapshot
 from endpoints.config import ConfigError
 from endpoints.models import EndpointModel
 from tests.helpers import seed
-from usage.ledger import cost
-from usage.pricing import INVALID, price_for, validate_price
+from usage.pricing import INVALID, cost, price_for, validate_price
 
 #: (endpoint kind, model id, genai-prices provider)
 WELL_KNOWN = [

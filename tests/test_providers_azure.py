@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from endpoints.providers import azure, get_provider
-from endpoints.providers.base import ChatRequest, Done, ProviderError, Target, TextDelta, Usage
+from endpoints.providers.base import ChatRequest, Done, Target, TextDelta, Usage
+from endpoints.providers.errors import ProviderError
 from tests.fakes import Reply
 from tests.fakes.consume import collect, failure
 

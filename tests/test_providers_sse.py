@@ -8,7 +8,8 @@ import httpx2
 import pytest
 
 from endpoints.providers import http
-from endpoints.providers.base import ProviderError, Target, finalize_body, parse_retry_after, request_headers
+from endpoints.providers.base import Target, finalize_body, request_headers
+from endpoints.providers.errors import ProviderError, parse_retry_after
 from endpoints.providers.sse import SSEParser, iter_sse
 
 

@@ -20,9 +20,11 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Sum
 
+from core.outcome import Outcome
 from tests.helpers import make_user
-from usage import budgets
 from usage import ledger as services
+from usage.budgets import config as budget_config
+from usage.budgets import holds
 from usage.models import Balance, BalanceSettings, Period, Reservation, SpendingLimit, SpendingWindow, UsageRecord
 
 pytestmark = [
@@ -96,7 +98,7 @@ def test_it_sums_1000_concurrent_finalizations_exactly_and_a_replay_adds_nothing
     start = Decimal(1_000_000_000)  # 1,000 USD in token credits
     Balance.objects.create(user=user, credits=start)
     SpendingLimit.objects.create(user=user, period=Period.MONTH, amount_usd=Decimal(1000))
-    config = budgets.build_config()
+    config = budget_config.build_config()
     ids = [f"req_{n:04d}" for n in range(FINALIZATIONS)]
     costs = [Decimal(n) * Decimal("0.000000137") + Decimal("0.000012345") for n in range(FINALIZATIONS)]
     UsageRecord.objects.bulk_create(
@@ -104,14 +106,14 @@ def test_it_sums_1000_concurrent_finalizations_exactly_and_a_replay_adds_nothing
     )
 
     def hold(request_id: str) -> Callable[[], Any]:
-        return lambda: budgets.reserve_sync(request_id, user.pk, "openAI", Decimal("0.01"), config)
+        return lambda: holds.reserve_sync(request_id, user.pk, "openAI", Decimal("0.01"), config)
 
     assert all(r is not None for r in in_threads([hold(i) for i in ids]))
     assert Balance.objects.get(user=user).reserved == FINALIZATIONS * Decimal(10_000)
 
     def finalize(request_id: str, cost: Decimal) -> Callable[[], tuple[bool, bool]]:
-        outcome = services.Outcome(status="ok", prompt_tokens=10, completion_tokens=5, cost_usd=cost)
-        return lambda: (budgets.settle_sync(request_id, cost), services.finish_sync(request_id, outcome))
+        outcome = Outcome(status="ok", prompt_tokens=10, completion_tokens=5, cost_usd=cost)
+        return lambda: (holds.settle_sync(request_id, cost), services.finish_sync(request_id, outcome))
 
     finals = [finalize(i, c) for i, c in zip(ids, costs, strict=True)]
     assert in_threads(finals) == [(True, True)] * FINALIZATIONS
@@ -144,18 +146,18 @@ def test_it_admits_exactly_m_of_10m_concurrent_reservations_and_leaves_nothing_h
         Balance.objects.create(user=user, credits=M * estimate * 1_000_000)
     if account in ("limit", "both"):
         SpendingLimit.objects.create(endpoint="openAI", period=Period.DAY, amount_usd=M * estimate)
-    config = budgets.build_config()
+    config = budget_config.build_config()
 
     def attempt(n: int) -> Callable[[], Any]:
-        return lambda: budgets.reserve_sync(f"req_{n}", user.pk, "openAI", estimate, config)
+        return lambda: holds.reserve_sync(f"req_{n}", user.pk, "openAI", estimate, config)
 
     results = all_at_once([attempt(n) for n in range(10 * M)])
     admitted = [r for r in results if r is not None and not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, budgets.BudgetExceeded)]
+    refused = [r for r in results if isinstance(r, holds.BudgetExceeded)]
     assert (len(admitted), len(refused)) == (M, 9 * M), [r for r in results if isinstance(r, BaseException)][:3]
     assert Reservation.objects.count() == M
 
-    in_threads([lambda r=r: budgets.settle_sync(r.request_id, estimate / 2) for r in admitted])
+    in_threads([lambda r=r: holds.settle_sync(r.request_id, estimate / 2) for r in admitted])
     assert not Reservation.objects.exists()
     if account in ("balance", "both"):
         balance = Balance.objects.get(user=user)

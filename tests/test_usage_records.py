@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from core.outcome import Outcome
 from tests.fakes.server import Fault, Reply
 from tests.helpers import make_user, seed
 from usage import ledger as services
@@ -203,7 +204,7 @@ def test_it_records_gateway_and_websocket_chats_too(chat):
 def test_it_adds_nothing_when_a_finalization_is_replayed(chat):
     assert chat.post(ask()).status_code == 200
     row = only_record(status="ok")
-    replay = services.Outcome(status="error", error_type="upstream_error", prompt_tokens=999, cost_usd=Decimal(5))
+    replay = Outcome(status="error", error_type="upstream_error", prompt_tokens=999, cost_usd=Decimal(5))
     results: list[bool] = []
 
     def again() -> None:

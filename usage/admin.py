@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from usage import ledger as services
-from usage.budgets import money, settle_sync
+from usage import reports
+from usage.budgets.holds import settle_sync
 from usage.models import (
     Balance,
     BalanceSettings,
@@ -25,6 +25,7 @@ from usage.models import (
     UnpricedModel,
     UsageRecord,
 )
+from usage.money import money
 from usage.pricing import price_for
 
 
@@ -50,7 +51,7 @@ class PricedFilter(admin.SimpleListFilter):
         if self.value() == "known":
             return queryset.filter(cost_usd__isnull=False)
         if self.value() == "unknown":
-            return queryset.filter(services.UNPRICED)
+            return queryset.filter(reports.UNPRICED)
         return queryset
 
 
@@ -72,7 +73,7 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         if isinstance(response, TemplateResponse) and response.context_data and "cl" in response.context_data:
-            totals = services.totals(response.context_data["cl"].queryset)  # the filtered records
+            totals = reports.totals(response.context_data["cl"].queryset)  # the filtered records
             response.context_data["usage_totals"] = {**totals, "cost": money(totals["cost_usd"])}
         return response
 
@@ -107,7 +108,7 @@ class UnpricedModelAdmin(ReadOnlyAdmin):
         ]
         seen = (
             UsageRecord.objects.filter(
-                services.UNPRICED, answered_endpoint=OuterRef("endpoint__name"), answered_model=OuterRef("model_id")
+                reports.UNPRICED, answered_endpoint=OuterRef("endpoint__name"), answered_model=OuterRef("model_id")
             )
             .order_by()
             .values("answered_model")
@@ -132,7 +133,7 @@ class UnpricedModelAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Also list models that answered without a price but are not configured (fetched model lists)."""
         answered = (
-            UsageRecord.objects.filter(services.UNPRICED)
+            UsageRecord.objects.filter(reports.UNPRICED)
             .exclude(answered_model="")
             .values("answered_endpoint", "answered_model")
             .annotate(requests=Count("id"))

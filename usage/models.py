@@ -229,14 +229,14 @@ class UnpricedModel(EndpointModel):
         verbose_name = "unpriced model"
 
 
-# --- the cached budget configuration (usage.budgets.load_config) ----------------------------
+# --- the cached budget configuration (usage.budgets.config.load_config) ----------------------------
 
 BUDGET_CONFIG_KEY = "usage:budget-config"
 
 
 def forget_budget_config(**_: Any) -> None:
     """Any change to balance settings or limits: this worker sees it at once, the others within
-    a second (``usage.budgets.LOCAL_CONFIG_SECONDS``)."""
+    a second (``usage.budgets.config.LOCAL_CONFIG_SECONDS``)."""
     from django.core.cache import cache
     from django.db import transaction
 

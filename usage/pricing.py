@@ -150,3 +150,22 @@ def price_for(kind: str, model_id: str, prompt: Decimal | None, completion: Deci
             return INVALID
         return Price(prompt, completion, cached, "override")
     return catalog_price(model_id, kind)
+
+
+def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal | None:
+    """USD for these tokens; None when the price is unknown (never a silent 0).
+
+    ``prompt_tokens`` includes the ``cached_tokens`` read from the provider's
+    cache, which are billed at the cached rate (the prompt rate when the model
+    has none), as genai-prices computes it.
+    """
+    if not price.known:
+        return None
+    prompt_rate, completion_rate, cached_rate = price.rates(prompt_tokens)
+    cached = min(cached_tokens, prompt_tokens)
+    total = (
+        Decimal(prompt_tokens - cached) * prompt_rate
+        + Decimal(cached) * cached_rate
+        + Decimal(completion_tokens) * completion_rate
+    )
+    return total / MILLION

@@ -16,9 +16,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
 from core.errors import ApiError
-from usage.budgets import money
-from usage.ledger import filter_records
 from usage.models import Status, UsageRecord
+from usage.money import money
+from usage.reports import filter_records
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50

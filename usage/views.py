@@ -24,9 +24,10 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from core.errors import ApiError
-from usage import ledger as services
-from usage.budgets import load_config, money
+from usage import reports
+from usage.budgets.config import load_config
 from usage.models import CREDITS_PER_USD, Balance, SpendingWindow, UsageRecord
+from usage.money import money
 from usage.serializers import DEFAULT_PAGE_SIZE, SummarySerializer, TotalsSerializer, UsageQuerySerializer
 from usage.serializers import UsageRecordSerializer as RecordSerializer
 
@@ -47,13 +48,13 @@ class UsageView(APIView):
         records = query.records(request.user)
         size = query.validated_data.get("page_size", DEFAULT_PAGE_SIZE)
         try:
-            rows, cursor = services.page(records, query.validated_data.get("cursor"), size)
-        except services.BadCursor as exc:
+            rows, cursor = reports.page(records, query.validated_data.get("cursor"), size)
+        except reports.BadCursor as exc:
             raise ApiError("invalid_request", str(exc), errors={"cursor": [str(exc)]}) from None
         url = request.build_absolute_uri()
         return Response({
             "results": RecordSerializer(rows, many=True).data,
-            "totals": TotalsSerializer(services.totals(records)).data,
+            "totals": TotalsSerializer(reports.totals(records)).data,
             "next": replace_query_param(url, "cursor", cursor) if cursor else None,
         })  # fmt: skip
 
@@ -63,7 +64,7 @@ class UsageSummaryView(APIView):
 
     def get(self, request: Request) -> Response:
         query = _query(request)
-        summary = services.summary(query.records(request.user), by_user=query.everyone)
+        summary = reports.summary(query.records(request.user), by_user=query.everyone)
         return Response(SummarySerializer(summary).data)
 
 
@@ -155,7 +156,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     days, first, last, since = _range(request)
     me: Any = request.user  # signed in (login_required)
     mine = UsageRecord.objects.filter(user=me)
-    summary = _displayed(services.summary(mine.filter(created_at__gte=since)))
+    summary = _displayed(reports.summary(mine.filter(created_at__gte=since)))
     recent = list(mine.order_by("-created_at", "-id")[:20])
     for record in recent:
         record.cost_display = money(record.cost_usd) if record.cost_usd is not None else None  # type: ignore[attr-defined]
@@ -175,7 +176,7 @@ def _staff(request: HttpRequest) -> None:
 def usage_admin_page(request: HttpRequest) -> HttpResponse:
     _staff(request)
     days, first, last, since = _range(request)
-    summary = _displayed(services.summary(UsageRecord.objects.filter(created_at__gte=since), by_user=True))
+    summary = _displayed(reports.summary(UsageRecord.objects.filter(created_at__gte=since), by_user=True))
     context = {"days": days, "ranges": RANGES, "summary": summary,
                "chart": spend_chart(summary["by_day"], first, last)}  # fmt: skip
     return render(request, "usage/usage_admin.html", context)
@@ -211,7 +212,7 @@ def _csv_rows(by: str, records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
     key = {"user": ["user_id", "username"], "model": ["endpoint", "model"], "endpoint": ["endpoint"],
            "day": ["date"]}[by]  # fmt: skip
     yield key + TOTAL_COLUMNS
-    summary = services.summary(records, by_user=by == "user")
+    summary = reports.summary(records, by_user=by == "user")
     for row in summary[f"by_{by}"]:
         yield [_cell(row[name]) for name in key + TOTAL_COLUMNS]
 

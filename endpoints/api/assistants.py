@@ -21,9 +21,8 @@ from rest_framework.views import APIView
 from core.errors import ApiError
 from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo, Snapshot, get_snapshot
 from endpoints.catalog.targets import TargetError, UserCredentials, build_target
-from endpoints.chat.route import provider_error
-from endpoints.providers.assistants import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
-from endpoints.providers.base import ProviderError, Target
+from endpoints.providers.assistants import AssistantsProvider
+from endpoints.providers.errors import ProviderError, to_api_error
 
 
 class AssistantsView(APIView):
@@ -31,7 +30,7 @@ class AssistantsView(APIView):
         name = request.query_params.get("endpoint", "")
         snapshot = get_snapshot()
         endpoint = snapshot.get(name)
-        if endpoint is None or endpoint.kind not in ASSISTANTS_KINDS:
+        if endpoint is None or not endpoint.is_assistants:
             raise ApiError(
                 "endpoint_not_found", f"There is no enabled assistants endpoint named {name!r}.", endpoint=name
             )
@@ -64,11 +63,11 @@ async def list_assistants(
             data = await _azure_assistants(snapshot, endpoint, query)
         else:
             target = build_target(endpoint, None, await _credentials(endpoint, user_id))
-            data = (await _provider(endpoint, target).list_assistants(**query))["data"]
+            data = (await AssistantsProvider(target).list_assistants(**query))["data"]
     except TargetError as exc:
         raise ApiError(exc.kind, exc.message, **exc.context) from None  # type: ignore[arg-type]
     except ProviderError as exc:
-        raise provider_error(exc, endpoint.name) from None
+        raise to_api_error(exc, endpoint.name) from None
     if not is_staff:
         data = filter_assistants(data, endpoint, str(user_id))
     return {
@@ -99,11 +98,6 @@ async def _credentials(endpoint: EndpointInfo, user_id: int) -> UserCredentials 
     return await user_credentials(user_id, endpoint)
 
 
-def _provider(endpoint: EndpointInfo, target: Target) -> AssistantsProvider:
-    version = endpoint.version or ("1" if endpoint.kind == "azureAssistants" else "2")
-    return AssistantsProvider(target, RunOptions(version=version))
-
-
 async def _azure_assistants(snapshot: Snapshot, endpoint: EndpointInfo, query: dict[str, Any]) -> list[dict[str, Any]]:
     """One list per group marked ``assistants``, each asked through the group's first model."""
     azure = snapshot.get("azureOpenAI")
@@ -113,7 +107,7 @@ async def _azure_assistants(snapshot: Snapshot, endpoint: EndpointInfo, query: d
         if group.assistants and models:
             served.append((group, models))
     pages = await asyncio.gather(
-        *(_provider(endpoint, build_target(endpoint, models[0])).list_assistants(**query) for _, models in served)
+        *(AssistantsProvider(build_target(endpoint, models[0])).list_assistants(**query) for _, models in served)
     )
     return [
         {**assistant, "model": _model_name(assistant.get("model"), group, models)}

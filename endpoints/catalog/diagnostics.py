@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from endpoints.catalog.snapshot import EndpointInfo
 from endpoints.catalog.targets import TargetError, build_target
 from endpoints.providers import get_provider_class
-from endpoints.providers.base import ChatRequest, ProviderError
+from endpoints.providers.base import ChatRequest
+from endpoints.providers.errors import ProviderError
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from endpoints.catalog.targets import TargetError, UserCredentials, build_target
 from endpoints.config.defaults import catalog_context_window, is_vision_model
 from endpoints.models import EndpointKind
 from endpoints.providers import get_provider_class
-from endpoints.providers.base import ProviderError, Target
+from endpoints.providers.base import Target
+from endpoints.providers.errors import ProviderError
 from endpoints.providers.openai import OpenAIProvider
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,24 @@ def _cache_key(base_url: str, api_key: str, user_id: str | None) -> str:
 
 
 async def fetch_models(
-    endpoint: EndpointInfo, *, user_id: str | None = None, user: UserCredentials | None = None
+    endpoint: EndpointInfo,
+    *,
+    user_id: str | None = None,
+    user: UserCredentials | None = None,
+    target: Target | None = None,
 ) -> list[str]:
-    """The models this endpoint lists: fetched where configured, else the configured ones."""
+    """The models this endpoint lists: fetched where configured, else the configured ones.
+
+    ``target`` is the endpoint's, already built for this caller (a chat's route), if at hand.
+    """
     configured = [m.id for m in endpoint.models]
     if not endpoint.models_fetch:
         return configured
-    try:
-        target = build_target(endpoint, None, user)
-    except TargetError:
-        return configured
+    if target is None:
+        try:
+            target = build_target(endpoint, None, user)
+        except TargetError:
+            return configured
     query_user = user_id if endpoint.user_id_query else None
     uncached = user is not None  # a user's own key: never shared through the cache
     key = _cache_key(target.base_url, target.api_key, query_user)

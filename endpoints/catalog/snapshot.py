@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -127,8 +127,21 @@ class EndpointInfo:
     def user_provides_url(self) -> bool:
         return self.base_url == USER_PROVIDED
 
+    @property
+    def is_assistants(self) -> bool:
+        return self.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS)
+
+    @property
+    def models_optional(self) -> bool:
+        """A chat may name no model: an assistants run uses its assistant's (LibreChat's assistants)."""
+        return self.is_assistants
+
     def model(self, model_id: str) -> ModelInfo | None:
         return self.by_id.get(model_id)
+
+    def model_named(self, name: str) -> ModelInfo | None:
+        """The model an upstream says answered: by id, else by Azure deployment name."""
+        return self.by_id.get(name) or next((m for m in self.models if m.deployment_name == name), None)
 
     def librechat_config(self) -> dict[str, Any]:
         """This endpoint's entry of LibreChat's endpoints config (TConfig)."""
@@ -280,16 +293,21 @@ def build_snapshot(version: str = "") -> Snapshot:
         result.append(_endpoint(row, position, models, groups))
     azure = next((e for e in result if e.kind == EndpointKind.AZURE_OPENAI), None)
     if azure is not None:
-        # azureAssistants models are served by azureOpenAI's groups.
-        result = [_with_groups(e, azure.groups) if e.kind == EndpointKind.AZURE_ASSISTANTS else e for e in result]
+        # azureAssistants models are served by azureOpenAI's groups (LibreChat's modelGroupMap).
+        result = [_served_by(e, azure) if e.kind == EndpointKind.AZURE_ASSISTANTS else e for e in result]
     result.sort(key=lambda e: e.order)
     return Snapshot(version=version, endpoints={e.name: e for e in result})
 
 
-def _with_groups(endpoint: EndpointInfo, groups: dict[str, GroupInfo]) -> EndpointInfo:
-    values = {name: getattr(endpoint, name) for name in EndpointInfo.__dataclass_fields__}
-    values["groups"] = groups
-    return EndpointInfo(**values)
+def _served_by(endpoint: EndpointInfo, azure: EndpointInfo) -> EndpointInfo:
+    """``endpoint`` with azureOpenAI's groups, each model with the group and deployment serving it."""
+    models = tuple(
+        replace(model, group=served.group, deployment_name=served.deployment_name, api_version=served.api_version)
+        if model.group is None and (served := azure.model(model.id)) is not None
+        else model
+        for model in endpoint.models
+    )
+    return replace(endpoint, groups=azure.groups, models=models, by_id={m.id: m for m in models})
 
 
 def _group(g: Any) -> GroupInfo:

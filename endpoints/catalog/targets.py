@@ -16,7 +16,7 @@ from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo
 from endpoints.config.interpolate import is_unresolved, resolve, resolve_headers
 from endpoints.config.seed import secret_context
 from endpoints.models import USER_PROVIDED, EndpointKind, Wire
-from endpoints.providers.base import Target, Timeouts
+from endpoints.providers.base import AssistantsSettings, Target, Timeouts
 
 DEFAULT_BASE_URLS = {
     EndpointKind.OPENAI: "https://api.openai.com/v1",
@@ -27,12 +27,14 @@ DEFAULT_BASE_URLS = {
 WIRE_BY_KIND = {
     EndpointKind.OPENAI: "openai",
     EndpointKind.CUSTOM: "openai",
-    EndpointKind.ASSISTANTS: "openai",
+    EndpointKind.ASSISTANTS: "assistants",
     EndpointKind.ANTHROPIC: "anthropic",
     EndpointKind.GOOGLE: "google",
     EndpointKind.AZURE_OPENAI: "azure",
-    EndpointKind.AZURE_ASSISTANTS: "azure",
+    EndpointKind.AZURE_ASSISTANTS: "azureAssistants",
 }
+#: The assistants API version LibreChat assumes for each (its ``version`` setting's default).
+DEFAULT_ASSISTANTS_VERSION = {EndpointKind.ASSISTANTS: "2", EndpointKind.AZURE_ASSISTANTS: "1"}
 
 
 class TargetError(Exception):
@@ -78,6 +80,24 @@ def _secret(api_key: str, api_key_secret: str, owner: str) -> str:
     return key
 
 
+def assistants_settings(endpoint: EndpointInfo) -> AssistantsSettings | None:
+    default = DEFAULT_ASSISTANTS_VERSION.get(endpoint.kind)  # type: ignore[call-overload]
+    if default is None:
+        return None
+    timing: dict[str, float] = {}  # unset: LibreChat's defaults, AssistantsSettings'
+    if endpoint.poll_interval_ms:
+        timing["poll_interval"] = endpoint.poll_interval_ms / 1000
+    if endpoint.timeout_ms:
+        timing["timeout"] = endpoint.timeout_ms / 1000
+    return AssistantsSettings(
+        version=(endpoint.version or default).lstrip("vV") or default,
+        **timing,
+        private=endpoint.private_assistants,
+        supported_ids=tuple(endpoint.supported_ids) if endpoint.supported_ids else None,
+        excluded_ids=tuple(endpoint.excluded_ids or ()),
+    )
+
+
 def build_target(endpoint: EndpointInfo, model: ModelInfo | None, user: UserCredentials | None = None) -> Target:
     """The provider target for ``endpoint`` (and, for Azure, the group serving ``model``)."""
     if endpoint.kind in (EndpointKind.AZURE_OPENAI, EndpointKind.AZURE_ASSISTANTS):
@@ -110,6 +130,8 @@ def build_target(endpoint: EndpointInfo, model: ModelInfo | None, user: UserCred
         organization=resolve(endpoint.organization) or None if endpoint.organization else None,
         timeouts=timeouts(),
         guarded=guarded,
+        assistants=assistants_settings(endpoint),
+        endpoint=endpoint.name,
     )
 
 
@@ -125,7 +147,7 @@ def _azure_target(endpoint: EndpointInfo, model: ModelInfo | None) -> Target:
     if group.api_key == USER_PROVIDED:
         raise TargetError("no_user_key", "Azure groups with user-provided keys are not supported.")
     return Target(
-        kind="azure",
+        kind=WIRE_BY_KIND[endpoint.kind],  # type: ignore[index]
         base_url=resolve(group.base_url).rstrip("/"),
         api_key=api_key,
         headers=resolve_headers(group.headers),
@@ -136,4 +158,6 @@ def _azure_target(endpoint: EndpointInfo, model: ModelInfo | None) -> Target:
         azure_api_version=(model.api_version if model else "") or group.version or None,
         azure_serverless=group.serverless,
         timeouts=timeouts(),
+        assistants=assistants_settings(endpoint),
+        endpoint=endpoint.name,
     )

@@ -1,11 +1,15 @@
-"""One chat request: resolve endpoint/model/key -> limits -> provider -> fallbacks -> usage.
+"""One chat as one pipeline: parse → resolve → admit → open (with fallbacks) → stream → settle.
 
-:meth:`ChatSession.start` does everything up to the first upstream event and
-raises :class:`ApiError` for anything that fails before it (the transport then
-answers with an HTTP error status); fallbacks are tried there and only there.
-:meth:`ChatSession.events` then yields the contract's events (``created``,
-``fallback``, ``delta``, ``final`` or ``error``).  Whatever happens, including
-a client that goes away, the usage row is finalized exactly once.
+:meth:`ChatSession.run` is an async generator of typed events (:mod:`endpoints.chat.events`)
+that every front end renders.  It always ends with one terminal event — :class:`Final` or
+:class:`Error` (``started`` says whether the answer had begun, so a front end knows whether an
+HTTP status is still possible) — unless its consumer goes away first.
+
+Settling happens in one place, :meth:`ChatSession._settle`, reached from the generator's
+``finally`` on every exit: an answer, an ``ApiError``, a ``ProviderError``, any unexpected
+exception (recorded as ``internal_error``, logged with its traceback, never shown), a
+cancellation or a consumer that closes the generator.  It releases every admission hold,
+finalizes the usage row exactly once and counts the metrics, and never raises.
 """
 
 from __future__ import annotations
@@ -14,153 +18,193 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from core import metrics
-from core.admission import Admission
+from core.admission import Hold
 from core.caller import Caller
 from core.errors import ApiError
+from core.outcome import Outcome
 from endpoints.catalog.snapshot import Snapshot, aget_snapshot
-from endpoints.chat.request import ChatCall, parse_call
-from endpoints.chat.route import Route, fallback_chain, provider_error, resolve_route
-from endpoints.limits import checks as limits
-from endpoints.providers import get_provider_class
-from endpoints.providers.assistants import (
-    ASSISTANTS_KINDS,
-    AssistantsProvider,
-    RequiresAction,
-    RunInfo,
-    RunOptions,
-    RunStep,
-    threads,
-)
-from endpoints.providers.assistants.provider import DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
+from endpoints.chat import admission
+from endpoints.chat.events import Created, Error, Event, Fallback, Final, UsageReport
+from endpoints.chat.fallbacks import fallback_chain
+from endpoints.chat.request import ChatCall, decode_json, parse_call
+from endpoints.chat.route import Route, endpoint_named, resolve
+from endpoints.providers import get_provider
 from endpoints.providers.base import (
     ChatEvent,
     ChatRequest,
     Done,
-    ProviderError,
+    Opened,
+    RequiresAction,
+    RunCall,
+    Step,
     TextDelta,
     ToolCallDelta,
     Usage,
-    estimate_usage,
 )
-from usage import budgets
-from usage import ledger as usage
+from endpoints.providers.errors import ProviderError, to_api_error
+from endpoints.providers.estimate import estimate_usage
+from usage import ledger
 from usage.models import Status
-from usage.pricing import price_for
+from usage.pricing import cost, price_for
 
 log = logging.getLogger(__name__)
 
-Event = tuple[str, dict[str, Any]]
+Parse = Callable[[Any], Awaitable[ChatCall]]
+#: Settling that outlives a cancelled chat: strong references until it is done.
+_settling: set[asyncio.Future[Any]] = set()
+#: Call parameters that only LibreChat's header placeholders read: never sent upstream.
+_PLACEHOLDER_ONLY = ("parentMessageId", "messageId")
+
+
+async def parse_chat_body(data: Any) -> ChatCall:
+    return parse_call(data)
+
+
+def internal_error() -> ApiError:
+    return ApiError("internal_error", "The server failed to answer; the error was logged.", status=500)
 
 
 class ChatSession:
-    #: Assistants endpoints: the run answering this chat (its first event), for final/requires_action.
-    assistant_run: RunInfo | None = None
-
-    def __init__(self, caller: Caller, *, via: str = "api", client_ip: str = "") -> None:
+    def __init__(
+        self, caller: Caller, *, via: str = "api", client_ip: str = "", parse: Parse = parse_chat_body
+    ) -> None:
         self.caller = caller
         self.via = via
         self.client_ip = client_ip
+        self.parse = parse
         self.request_id = "req_" + uuid.uuid4().hex
         self.call: ChatCall | None = None
         self.route: Route | None = None
-        self.fallbacks: list[dict[str, Any]] = []
-        self._stream: AsyncIterator[ChatEvent] | None = None
-        self._first: ChatEvent | None = None
+        self.fallbacks: list[Fallback] = []
         self._request: ChatRequest | None = None
+        self._holds: list[Hold] = []
         self._began = time.monotonic()
         self._first_at: float | None = None
-        self._begin_task: asyncio.Future[bool] | None = None
-        self._finished = False
         self._streaming = False
-        self.text: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.usage: Usage | None = None
-        self.done: Done | None = None
-        self._admissions: list[Admission] = []
+        self._outcome: Outcome | None = None
+        self._text: list[str] = []
+        self._tool_calls: dict[int, dict[str, Any]] = {}
+        self._usage: Usage | None = None
+        self._done: Done | None = None
+        self._context: dict[str, str] = {}
+        self._waits_for_tools = False
 
-    # --- before the first byte -------------------------------------------------
-    async def start(self, data: Any) -> None:
-        """Validate, resolve, admit and open the upstream stream up to its first event.
+    # --- the pipeline ------------------------------------------------------------------
 
-        ``data`` is a chat body (parsed here) or a :class:`ChatCall` already built
-        by another front end (the OpenAI-compatible gateway).
-        """
-        # The pending row is queued now and written while the upstream call runs.
-        self._begin_task = usage.begin(
-            request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="", conversation_id=""
-        )
+    async def run(self, body: bytes | Any) -> AsyncGenerator[Event, None]:
+        """The chat's events; ``body`` is the raw JSON body or an already decoded value."""
+        begun = ledger.begin(request_id=self.request_id, user_id=self.caller.id, via=self.via, endpoint="", model="",
+                             conversation_id="")  # fmt: skip
+        status, error_type = Status.ERROR, "internal_error"  # until the pipeline says otherwise
         try:
-            self.call = call = data if isinstance(data, ChatCall) else parse_call(data)
-            snapshot = await aget_snapshot()
-            for check in (limits.admit, budgets.reserve):
-                admission = await check(self, snapshot)
-                if admission is not None:
-                    self._admissions.append(admission)
-            await self._open_with_fallbacks(snapshot, call)
-        except ApiError as exc:
-            await self._finish(Status.ERROR, exc.type)
+            try:
+                stream, first = await self._open(body)
+            except ApiError as exc:
+                status, error_type = Status.ERROR, exc.type
+                await self._settle(status, error_type)  # settled before the client hears of it
+                yield Error(exc, started=False)
+                return
+            self._streaming = True
+            metrics.OPEN_STREAMS.inc()
+            if isinstance(first, Opened):
+                self._opened(first)
+            yield self._created()
+            for step in self.fallbacks:
+                yield step
+            try:
+                event: ChatEvent = first
+                while True:
+                    shown = self._take(event)
+                    if shown is not None:
+                        yield shown
+                    try:
+                        event = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+            finally:
+                await stream.aclose()
+            status, error_type = Status.OK, ""
+            yield self._final(await self._settle(status, error_type))
+        except (ProviderError, ApiError) as exc:
+            error = (
+                exc if isinstance(exc, ApiError) else to_api_error(exc, self.route.endpoint.name if self.route else "")
+            )
+            status, error_type = Status.ERROR, error.type
+            await self._settle(status, error_type)
+            yield Error(error, started=True)
+        except (asyncio.CancelledError, GeneratorExit):
+            status, error_type = Status.CLIENT_ABORTED, ""
             raise
-        except asyncio.CancelledError:
-            await asyncio.shield(self._finish(Status.CLIENT_ABORTED))
-            raise
-        metrics.OPEN_STREAMS.inc()
-        self._streaming = True
+        except Exception:
+            log.exception("request %s failed", self.request_id)
+            status, error_type = Status.ERROR, "internal_error"
+            await self._settle(status, error_type)
+            yield Error(internal_error(), started=self._streaming)
+        finally:
+            settling = asyncio.ensure_future(self._settle(status, error_type))
+            _settling.add(settling)
+            settling.add_done_callback(_settling.discard)
+            await asyncio.shield(settling)
+            if begun.done() and not begun.cancelled() and begun.exception():
+                log.error("request %s: its pending usage row failed", self.request_id, exc_info=begun.exception())
 
-    async def _open_with_fallbacks(self, snapshot: Snapshot, call: ChatCall) -> None:
-        """Open the requested model, else each fallback in turn, until one sends its first event.
-
-        A fallback is tried when the requested model is unavailable or its upstream fails
-        (5xx, timeout, connection error) or rate-limits; a fallback target that fails for any
-        reason (including our own limits on it) passes to the next.  When all fail, the
-        requested model's error is the answer.
-        """
-        endpoint = snapshot.get(call.endpoint)
-        if endpoint is None:
-            raise ApiError("endpoint_not_found", f"There is no enabled endpoint named {call.endpoint!r}.",
-                           endpoint=call.endpoint)  # fmt: skip
-        chain = fallback_chain(endpoint, call.model)
-        first: ApiError | None = None
+    async def _open(self, body: bytes | Any) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:
+        """Parse, resolve, admit and open the upstream stream up to its first event, trying the
+        fallbacks when the requested model is unavailable or its upstream fails (5xx, timeout,
+        connection error) or rate-limits.  A fallback that fails for any reason (our own limits on
+        it included) passes to the next; when all fail, the requested model's error is the answer."""
+        self.call = call = await self.parse(decode_json(body) if isinstance(body, bytes) else body)
+        snapshot = await aget_snapshot()
+        chain = fallback_chain(endpoint_named(snapshot, call.endpoint), call.model)
+        first_error: ApiError | None = None
         reason = ""
         for index, (endpoint_name, model_id) in enumerate(chain):
             if index > 0:
-                self.fallbacks.append({
-                    "from": {"endpoint": chain[index - 1][0], "model": chain[index - 1][1]},
-                    "to": {"endpoint": endpoint_name, "model": model_id},
-                    "reason": reason,
-                })  # fmt: skip
+                self.fallbacks.append(Fallback(chain[index - 1], (endpoint_name, model_id), reason))
             try:
-                route = await self._route(snapshot, endpoint_name, model_id)
-                if index > 0:
-                    admission = await limits.admit_fallback(self, snapshot, endpoint_name, model_id)
-                    if admission is not None:
-                        self._admissions.append(admission)
-                await self._open(route)
-                return
+                return await self._attempt(snapshot, endpoint_name, model_id, fallback=index > 0)
             except ApiError as exc:
                 if index == 0 and exc.type != "model_not_available":
                     raise
                 error = exc
             except ProviderError as exc:
-                error = provider_error(exc, endpoint_name)
+                error = to_api_error(exc, endpoint_name)
                 if index == 0 and not exc.retryable:
                     raise error from None
             log.info("request %s: %s/%s failed (%s)", self.request_id, endpoint_name, model_id, error.type)
-            first, reason = first or error, error.type
-        assert first is not None
-        raise first
+            first_error, reason = first_error or error, error.type
+        assert first_error is not None
+        raise first_error
 
-    async def _route(self, snapshot: Snapshot, endpoint_name: str, model_id: str) -> Route:
+    async def _attempt(self, snapshot: Snapshot, endpoint_name: str, model_id: str, *,
+                       fallback: bool) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:  # fmt: skip
         assert self.call is not None
-        return await resolve_route(snapshot, self.caller, self.call, endpoint_name, model_id)
+        route = await resolve(snapshot, self.caller, self.call, endpoint_name, model_id)
+        ticket = admission.ticket(self.request_id, self.caller, self.client_ip, self.call, route, fallback=fallback)
+        self._holds += await admission.admit(ticket)
+        request = self._chat_request(route)
+        stream = get_provider(route.target).stream_chat(request)
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            raise ProviderError("upstream_error", "The provider ended the answer before it began.",
+                                retryable=True) from None  # fmt: skip
+        except BaseException:
+            await stream.aclose()
+            raise
+        self._first_at = time.monotonic()
+        self.route, self._request = route, request
+        return stream, first
 
-    async def _open(self, route: Route) -> None:
-        assert self.call is not None
+    def _chat_request(self, route: Route) -> ChatRequest:
         call = self.call
-        request = ChatRequest(
+        assert call is not None
+        continued = call.assistant_id or call.thread_id or call.run_id or call.tool_outputs is not None
+        return ChatRequest(
             model=route.model_id,
             messages=call.messages,
             tools=call.tools,
@@ -170,194 +214,91 @@ class ChatSession:
             max_tokens=call.max_tokens,
             stop=call.stop,
             response_format=call.response_format,
-            extra={k: v for k, v in call.extra.items() if k not in ("parentMessageId", "messageId")},
+            extra={k: v for k, v in call.extra.items() if k not in _PLACEHOLDER_ONLY},
             user=str(self.caller.id),
+            caller=self.caller,
+            conversation_id=call.conversation_id,
+            run=RunCall(call.assistant_id, call.thread_id, call.run_id, call.tool_outputs) if continued else None,
         )
-        stream: Any
-        if route.endpoint.kind in ASSISTANTS_KINDS:
-            endpoint, target = route.endpoint, route.target
-            azure = target.kind == "azure"
-            version = (endpoint.version or ("1" if endpoint.kind == "azureAssistants" else "2")).lstrip("vV")
-            poll = endpoint.poll_interval_ms / 1000 if endpoint.poll_interval_ms else DEFAULT_POLL_INTERVAL
-            options = RunOptions(
-                assistant_id=call.assistant_id,
-                thread_id=call.thread_id,
-                run_id=call.run_id,
-                tool_outputs=call.tool_outputs,
-                # A model asked for overrides the assistant's (on Azure, by its deployment name).
-                model=(target.azure_deployment if azure else route.model_id) if route.model_id else None,
-                version=version,
-                poll_interval=poll,
-                timeout=endpoint.timeout_ms / 1000 if endpoint.timeout_ms else DEFAULT_TIMEOUT,
-                # LibreChat streams OpenAI's v2 runs and polls Azure's and v1's (chatV2, chatV1).
-                stream=not azure and version != "1",
-                metadata={"user": str(self.caller.id), "conversationId": call.conversation_id},
-            )
-            provider = AssistantsProvider(target, options)
-            if endpoint.private_assistants and call.assistant_id and not self.caller.is_staff:
-                # LibreChat's validateAuthor: only the assistant's author may use it (admins may).
-                assistant = await provider.retrieve_assistant(call.assistant_id)
-                if (assistant.get("metadata") or {}).get("author") != str(self.caller.id):
-                    raise ApiError(
-                        "invalid_request",
-                        f"The assistant {call.assistant_id!r} is private to its author.",
-                        errors={"assistant_id": ["Assistant not available."]},
-                    )
-            if call.thread_id:
-                await threads.check_owner(call.thread_id, self.caller)
-            stream = provider.stream_run(request)
-        else:
-            stream = get_provider_class(route.target.kind)(route.target).stream_chat(request)
-        try:
-            first = await anext(stream)
-        except StopAsyncIteration:
-            raise ProviderError(
-                "upstream_error", "The provider ended the answer before it began.", retryable=True
-            ) from None
-        except BaseException:
-            await stream.aclose()
-            raise
-        if isinstance(first, RunInfo) and not call.thread_id:
-            try:
-                await threads.remember(first.thread_id, self.caller, route.endpoint.name)
-            except BaseException:
-                await stream.aclose()
-                raise
-        self._first_at = time.monotonic()
-        self.route, self._stream, self._first, self._request = route, stream, first, request
 
-    # --- after the first byte ------------------------------------------------------
-    def created(self) -> dict[str, Any]:
-        assert self.call is not None
-        data = {
-            "requestId": self.request_id,
-            "conversationId": self.call.conversation_id,
-            "endpoint": self.call.endpoint,
-            "model": self.call.model,
-        }
-        if isinstance(self._first, RunInfo):  # an assistants run: where the conversation goes on
-            data.update(assistant_id=self.call.assistant_id, thread_id=self._first.thread_id, run_id=self._first.run_id)
-        return data
+    # --- the answer --------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[Event]:
-        """The answer as the contract's events; always ends with ``final`` or ``error`` (or, for an
-        assistants run that waits for tool outputs, ``requires_action``)."""
-        assert self._stream is not None and self._first is not None
-        yield "created", self.created()
-        for fallback in self.fallbacks:
-            yield "fallback", fallback
-        stream, event = self._stream, self._first
-        try:
-            while True:
-                if isinstance(event, RunStep):
-                    yield "step", event.data()
-                else:
-                    delta = self._take(event)
-                    if delta is not None:
-                        yield "delta", delta
-                try:
-                    event = await anext(stream)
-                except StopAsyncIteration:
-                    break
-        except ProviderError as exc:
-            error = provider_error(exc, self.route.endpoint.name if self.route else "")
-            await self._finish(Status.ERROR, error.type)
-            yield "error", error.body()
-            return
-        except (asyncio.CancelledError, GeneratorExit):
-            await asyncio.shield(self._finish(Status.CLIENT_ABORTED))
-            raise
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
-        final = await self._finish(Status.OK)
-        if self.assistant_run is not None and self.done is not None and self.done.finish_reason == "tool_calls":
-            # The run waits: a chat with thread_id, run_id and tool_outputs continues it.
-            keys = ("requestId", "conversationId", "thread_id", "run_id", "endpoint", "model", "usage")
-            yield "requires_action", {**{k: final[k] for k in keys}, "tool_calls": final.get("tool_calls", [])}
-            return
-        yield "final", final
+    def _opened(self, event: Opened) -> None:
+        self._context = dict(event.context)
+        route = self.route
+        if route is not None and not route.model_id and event.model:
+            # No model asked for: the one the upstream names answered (on Azure, by deployment).
+            info = route.endpoint.model_named(event.model)
+            route.model_id, route.model = (info.id, info) if info else (event.model, None)
 
-    def _take(self, event: ChatEvent | RunInfo | RequiresAction) -> dict[str, Any] | None:
-        if isinstance(event, RunInfo):
-            self.assistant_run = event
-            route = self.route
-            if route is not None and not route.model_id and event.model:
-                # No model asked for: the assistant's own answered (on Azure, named by its deployment).
-                models = route.endpoint.models
-                info = route.endpoint.model(event.model) or next(
-                    (m for m in models if m.deployment_name == event.model), None
-                )
-                route.model_id, route.model = (info.id, info) if info else (event.model, None)
-            return None
-        if isinstance(event, RequiresAction):
-            self.tool_calls = dict(enumerate(event.tool_calls))
-            return None
+    def _created(self) -> Created:
+        call, route = self.call, self.route
+        assert call is not None and route is not None
+        context: dict[str, Any] = self._context
+        if context:  # a run: which assistant, beside the ids to continue with
+            context = {"assistant_id": call.assistant_id, **context}
+        return Created(self.request_id, call.conversation_id, call.endpoint, call.model,
+                       (route.endpoint.name, route.model_id), context)  # fmt: skip
+
+    def _take(self, event: ChatEvent) -> Event | None:
+        """Keep what the final answer needs; return what the client sees now."""
         if isinstance(event, TextDelta):
-            self.text.append(event.text)
-            return {"text": event.text}
+            self._text.append(event.text)
+            return event
         if isinstance(event, ToolCallDelta):
-            call = self.tool_calls.setdefault(
+            call = self._tool_calls.setdefault(
                 event.index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
             )
             call["id"] = call["id"] or event.id
             call["function"]["name"] = call["function"]["name"] or event.name or ""
             call["function"]["arguments"] += event.arguments
-            delta = {
-                "index": event.index,
-                "id": event.id,
-                "type": "function",
-                "function": {"name": event.name, "arguments": event.arguments},
-            }
-            return {"text": "", "tool_calls": [delta]}
+            return event
+        if isinstance(event, Step):
+            return event
         if isinstance(event, Usage):
-            self.usage = event
+            self._usage = event
         elif isinstance(event, Done):
-            self.done = event
+            self._done = event
+        elif isinstance(event, RequiresAction):
+            self._tool_calls = dict(enumerate(event.tool_calls))
+            self._waits_for_tools = True
         return None
 
-    async def collect(self) -> dict[str, Any]:
-        """``stream: false``: the ``final`` object — or, for an assistants run that needs
-        tool outputs, the ``requires_action`` one — or raise the error as an ApiError."""
-        final: dict[str, Any] = {}
-        async for name, data in self.events():
-            if name in ("final", "requires_action"):
-                final = {"event": name, **data} if name == "requires_action" else data
-            elif name == "error":
-                raise ApiError(
-                    data["type"], data["message"], **{k: v for k, v in data.items() if k not in ("type", "message")}
-                )
-        return final
+    def _final(self, outcome: Outcome) -> Final:
+        call = self.call
+        assert call is not None
+        finish_reason = self._done.finish_reason if self._done else None
+        return Final(
+            request_id=self.request_id,
+            conversation_id=call.conversation_id,
+            text="".join(self._text),
+            finish_reason=finish_reason,
+            endpoint=outcome.answered_endpoint,
+            model=outcome.answered_model,
+            usage=UsageReport(outcome.prompt_tokens, outcome.completion_tokens, outcome.cost_usd, outcome.estimated),
+            tool_calls=[self._tool_calls[i] for i in sorted(self._tool_calls)],
+            context=self._context,
+            kind="requires_action" if self._waits_for_tools and finish_reason == "tool_calls" else "final",
+        )
 
-    # --- exactly once ----------------------------------------------------------------
-    async def _finish(self, status: str, error_type: str = "") -> dict[str, Any]:
-        """Conclude the request once: settle admissions, finalize the usage row, count it;
-        return the ``final`` object."""
-        if self._finished:
-            return {}
-        self._finished = True
-        if self._streaming:
-            metrics.OPEN_STREAMS.dec()
-        route, call = self.route, self.call
-        text = "".join(self.text)
-        used = self.usage
-        if used is None and route is not None and self._request is not None and (status != Status.ERROR or text):
-            used = estimate_usage(self._request, len(text))  # the upstream reported nothing (yet)
+    # --- exactly once ------------------------------------------------------------------
+
+    def _outcome_of(self, status: str, error_type: str) -> Outcome:
+        route = self.route
+        used = self._usage
+        text_chars = sum(len(text) for text in self._text)
+        if used is None and route is not None and self._request is not None and (status != Status.ERROR or text_chars):
+            used = estimate_usage(self._request, text_chars)  # the upstream reported nothing (yet)
         prompt = used.prompt_tokens if used else 0
         completion = used.completion_tokens if used else 0
         cached = used.cached_tokens if used else 0
-        cost = None
+        cost_usd = None
         if route is not None and used is not None:
             info = route.model
-            price = price_for(
-                route.endpoint.kind,
-                route.model_id,
-                info.prompt_price if info else None,
-                info.completion_price if info else None,
-                info.cached_price if info else None,
-            )
-            cost = usage.cost(price, prompt, completion, cached)
-        now = time.monotonic()
-        outcome = usage.Outcome(
+            price = price_for(route.endpoint.kind, route.model_id, info.prompt_price if info else None,
+                              info.completion_price if info else None, info.cached_price if info else None)  # fmt: skip
+            cost_usd = cost(price, prompt, completion, cached)
+        return Outcome(
             status=status,
             error_type=error_type,
             answered_endpoint=route.endpoint.name if route else "",
@@ -366,51 +307,47 @@ class ChatSession:
             completion_tokens=completion,
             cached_tokens=cached,
             estimated=bool(used and used.estimated),
-            cost_usd=cost,
-            latency_ms=int((now - self._began) * 1000),
+            cost_usd=cost_usd,
+            latency_ms=int((time.monotonic() - self._began) * 1000),
             ttft_ms=int((self._first_at - self._began) * 1000) if self._first_at else None,
         )
-        await self._record(outcome)
-        final: dict[str, Any] = {
-            "requestId": self.request_id,
-            "conversationId": call.conversation_id if call else "",
-            "text": text,
-            "finish_reason": self.done.finish_reason if self.done else None,
-            "endpoint": outcome.answered_endpoint,
-            "model": outcome.answered_model,
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-                "cost_usd": float(cost) if cost is not None else None,
-                "estimated": outcome.estimated,
-            },
-        }
-        if self.tool_calls:
-            final["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
-        if self.assistant_run is not None:
-            final["thread_id"] = self.assistant_run.thread_id
-            final["run_id"] = self.assistant_run.run_id
-        return final
 
-    async def _record(self, outcome: usage.Outcome) -> None:
-        for admission in self._admissions:
-            try:
-                await admission.settle(outcome)
-            except Exception:  # settling must not stop the others, nor the usage row
-                log.exception("request %s: settling %r failed", self.request_id, admission)
+    async def _settle(self, status: str, error_type: str) -> Outcome:
+        """Conclude the request once: release every hold, finalize the usage row, count it."""
+        if self._outcome is not None:
+            return self._outcome
+        try:
+            outcome = self._outcome_of(status, error_type)
+        except Exception:
+            log.exception("request %s: its outcome could not be computed", self.request_id)
+            outcome = Outcome(status=Status.ERROR, error_type="internal_error")
+        self._outcome = outcome
+        if self._streaming:
+            metrics.OPEN_STREAMS.dec()
+        await admission.settle(self._holds, outcome)
         call = self.call
-        # Queued after the pending row, so written in its batch or a later one (one INSERT
-        # of the final row when both are in the same batch).
-        await usage.finish(
-            self.request_id,
-            outcome,
-            endpoint=call.endpoint if call else "",
-            model=call.model if call else "",
-            conversation_id=call.conversation_id if call else "",
-        )
-        if self._begin_task is not None and self._begin_task.done() and self._begin_task.exception():
-            log.error(
-                "request %s: its pending usage row failed", self.request_id, exc_info=self._begin_task.exception()
-            )
-        metrics.observe(self.via, call.endpoint if call else "", outcome, self._began, self._first_at)
+        try:
+            # Queued after the pending row, so written in its batch or a later one.
+            await ledger.finish(self.request_id, outcome, endpoint=call.endpoint if call else "",
+                                model=call.model if call else "",
+                                conversation_id=call.conversation_id if call else "")  # fmt: skip
+        except Exception:
+            log.exception("request %s: its usage row could not be finalized", self.request_id)
+        try:
+            metrics.observe(self.via, call.endpoint if call else "", outcome, self._began, self._first_at)
+        except Exception:
+            log.exception("request %s: its metrics could not be counted", self.request_id)
+        return outcome
+
+
+async def final_of(events: AsyncIterator[Event]) -> Final:
+    """``stream: false``: the terminal :class:`Final`, or its error raised as an ApiError."""
+    final: Final | None = None
+    async for event in events:
+        if isinstance(event, Final):
+            final = event
+        elif isinstance(event, Error):
+            raise event.error
+    if final is None:  # a session always ends with one; never answer nothing
+        raise internal_error()
+    return final

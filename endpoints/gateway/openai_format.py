@@ -1,7 +1,7 @@
 """OpenAI's Chat Completions wire format for the gateway (CONTRACT §6).
 
 The request side turns an OpenAI body into a :class:`ChatCall` (its ``model`` is
-still the string the client sent; :mod:`endpoints.gateway` resolves it).  The
+still the string the client sent; :mod:`endpoints.gateway.names` resolves it).  The
 response side writes ``chat.completion`` objects, ``chat.completion.chunk``
 SSE frames and ``{"error": {…}}`` bodies exactly as OpenAI does
 (https://platform.openai.com/docs/api-reference/chat).
@@ -17,8 +17,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import STATUS, ApiError
-from endpoints.chat.request import ChatCall, _Errors, _messages
+from core.errors import ApiError
+from endpoints.chat import request as checks
+from endpoints.chat.events import Final
+from endpoints.chat.request import ChatCall, Errors
+from endpoints.providers.base import ToolCallDelta
 
 _SEP = (",", ":")
 
@@ -28,7 +31,6 @@ KNOWN = frozenset({
     "max_completion_tokens", "stop", "n", "tools", "tool_choice", "response_format", "user", "logprobs",
     "top_logprobs",
 })  # fmt: skip
-TOOL_CHOICES = frozenset({"none", "auto", "required"})
 RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 
 #: OpenAI's error ``type`` by HTTP status (the SDKs pick their exception class by status).
@@ -54,57 +56,7 @@ class GatewayRequest:
 # --- request ---------------------------------------------------------------------------
 
 
-def _number(data: dict[str, Any], key: str, errors: _Errors, low: float, high: float) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        errors.add(key, f"Must be a number from {low:g} to {high:g}.")
-        return None
-    return float(value)
-
-
-def _whole(data: dict[str, Any], key: str, errors: _Errors) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        errors.add(key, "Must be a whole number >= 1.")
-        return None
-    return value
-
-
-def _stop(value: Any, errors: _Errors) -> list[str] | None:
-    if value is None or isinstance(value, str):
-        return [value] if value else None
-    if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        return value or None
-    errors.add("stop", "Must be a string or a list of strings.")
-    return None
-
-
-def _tools(value: Any, errors: _Errors) -> list[dict[str, Any]] | None:
-    if value is None:
-        return None
-    if isinstance(value, list) and all(
-        isinstance(t, dict) and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)
-        for t in value
-    ):
-        return value or None
-    errors.add("tools", 'Must be a list of {"type": "function", "function": {"name", "parameters"}}.')
-    return None
-
-
-def _tool_choice(value: Any, errors: _Errors) -> Any:
-    if value is None or value in TOOL_CHOICES:
-        return value
-    if isinstance(value, dict) and isinstance((value.get("function") or {}).get("name"), str):
-        return value
-    errors.add("tool_choice", 'Must be "none", "auto", "required" or {"type": "function", "function": {"name"}}.')
-    return None
-
-
-def _response_format(value: Any, errors: _Errors) -> dict[str, Any] | None:
+def _response_format(value: Any, errors: Errors) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, dict) and value.get("type") in RESPONSE_FORMATS:
@@ -113,7 +65,7 @@ def _response_format(value: Any, errors: _Errors) -> dict[str, Any] | None:
     return None
 
 
-def _include_usage(data: dict[str, Any], errors: _Errors) -> bool:
+def _include_usage(data: dict[str, Any], errors: Errors) -> bool:
     options = data.get("stream_options")
     if options is None:
         return False
@@ -127,12 +79,12 @@ def parse_request(data: Any) -> GatewayRequest:
     """Validate an OpenAI chat completions body; ``invalid_request`` names every bad field."""
     if not isinstance(data, dict):
         raise ApiError("invalid_request", "The body must be a JSON object.", errors={"body": ["Must be an object."]})
-    errors = _Errors()
+    errors = Errors()
     model = data.get("model")
-    if not isinstance(model, str) or not model.strip():
+    if not isinstance(model, str) or not model.strip() or len(model) > 400 or "\x00" in model:
         errors.add("model", 'Required: "<endpoint>/<model id>", or a model id listed by GET /v1/models.')
         model = ""
-    messages = _messages(data.get("messages"), errors)
+    messages = checks.messages(data.get("messages"), errors)
     stream = data.get("stream")
     if stream is not None and not isinstance(stream, bool):
         errors.add("stream", "Must be true or false.")
@@ -144,27 +96,26 @@ def parse_request(data: Any) -> GatewayRequest:
     user = data.get("user")
     if user is not None and not isinstance(user, str):
         errors.add("user", "Must be a string.")
-    max_tokens = _whole(data, "max_tokens", errors)
-    max_completion_tokens = _whole(data, "max_completion_tokens", errors)
+    max_tokens = checks.whole(data, "max_tokens", "max_tokens", errors)
+    max_completion_tokens = checks.whole(data, "max_completion_tokens", "max_completion_tokens", errors)
     call = ChatCall(
         endpoint="",
         model=model,
         messages=messages,
         conversation_id="",  # OpenAI's API has no conversations
         stream=stream is True,
-        temperature=_number(data, "temperature", errors, 0, 2),
-        top_p=_number(data, "top_p", errors, 0, 1),
+        temperature=checks.number(data, "temperature", "temperature", errors, 0, 2),
+        top_p=checks.number(data, "top_p", "top_p", errors, 0, 1),
         max_tokens=max_completion_tokens or max_tokens,
-        stop=_stop(data.get("stop"), errors),
-        tools=_tools(data.get("tools"), errors),
-        tool_choice=_tool_choice(data.get("tool_choice"), errors),
+        stop=checks.stop_sequences(data.get("stop"), "stop", errors),
+        tools=checks.tools(data.get("tools"), errors),
+        tool_choice=checks.tool_choice(data.get("tool_choice"), errors),
         response_format=_response_format(data.get("response_format"), errors),
         extra={k: v for k, v in data.items() if k not in KNOWN},
     )
     include_usage = _include_usage(data, errors)
-    if errors.items:
-        where, problems = next(iter(errors.items.items()))
-        raise ApiError("invalid_request", f"The request is not valid: {where}: {problems[0]}", errors=errors.items)
+    errors.raise_if_any(lambda items: "The request is not valid: {}: {}".format(*next(
+        (where, problems[0]) for where, problems in items.items())))  # fmt: skip
     return GatewayRequest(model=model, call=call, include_usage=include_usage)
 
 
@@ -186,22 +137,21 @@ def error_body(error: ApiError) -> bytes:
                       separators=_SEP).encode()  # fmt: skip
 
 
-def error_frame(data: dict[str, Any]) -> bytes:
-    """An error after the stream began (``data`` is the contract's error body): what OpenAI sends."""
-    kind = str(data.get("type", "upstream_error"))
-    context = {k: v for k, v in data.items() if k not in ("type", "message")}
-    error = error_object(kind, str(data.get("message", "")), STATUS.get(kind, 502), context)
-    return b"data: " + json.dumps({"error": error}, separators=_SEP).encode() + b"\n\n"
+def error_frame(error: ApiError) -> bytes:
+    """An error after the stream began: what OpenAI sends."""
+    body = error_object(error.type, error.message, error.status, error.context)
+    return b"data: " + json.dumps({"error": body}, separators=_SEP).encode() + b"\n\n"
 
 
 # --- responses -------------------------------------------------------------------------
 
 
-def usage_object(usage: dict[str, Any]) -> dict[str, int]:
+def usage_object(final: Final) -> dict[str, int]:
+    usage = final.usage
     return {
-        "prompt_tokens": usage["prompt_tokens"],
-        "completion_tokens": usage["completion_tokens"],
-        "total_tokens": usage["total_tokens"],
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
     }
 
 
@@ -209,10 +159,10 @@ def _call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
 
-def completion(final: dict[str, Any], completion_id: str, created: int, model: str) -> dict[str, Any]:
+def completion(final: Final, completion_id: str, created: int, model: str) -> dict[str, Any]:
     """The ``chat.completion`` object for a session's ``final``."""
-    calls = final.get("tool_calls") or []
-    message: dict[str, Any] = {"role": "assistant", "content": final["text"] or (None if calls else ""),
+    calls = final.tool_calls
+    message: dict[str, Any] = {"role": "assistant", "content": final.text or (None if calls else ""),
                                "refusal": None}  # fmt: skip
     if calls:
         message["tool_calls"] = [
@@ -227,8 +177,8 @@ def completion(final: dict[str, Any], completion_id: str, created: int, model: s
         "model": model,
         "system_fingerprint": None,
         "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": final.get("finish_reason") or "stop"}],
-        "usage": usage_object(final["usage"]),
+                     "finish_reason": final.finish_reason or "stop"}],
+        "usage": usage_object(final),
     }  # fmt: skip
 
 
@@ -259,21 +209,18 @@ class ChunkWriter:
     def text(self, text: str) -> bytes:
         return self._chunk(b'{"content":' + json.dumps(text).encode() + b"}")
 
-    def tool_calls(self, deltas: list[dict[str, Any]]) -> bytes:
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
         """id, type and name on the first fragment of each call; then only argument fragments."""
-        out = []
-        for delta in deltas:
-            index, function = delta["index"], delta["function"]
-            if index in self._seen:
-                out.append({"index": index, "function": {"arguments": function["arguments"]}})
-                continue
-            self._seen.add(index)
-            out.append({"index": index, "id": delta.get("id") or _call_id(), "type": "function",
-                        "function": {"name": function.get("name") or "", "arguments": function["arguments"]}})  # fmt: skip
-        return self._chunk(json.dumps({"tool_calls": out}, separators=_SEP).encode())
+        if delta.index in self._seen:
+            out: dict[str, Any] = {"index": delta.index, "function": {"arguments": delta.arguments}}
+        else:
+            self._seen.add(delta.index)
+            out = {"index": delta.index, "id": delta.id or _call_id(), "type": "function",
+                   "function": {"name": delta.name or "", "arguments": delta.arguments}}  # fmt: skip
+        return self._chunk(json.dumps({"tool_calls": [out]}, separators=_SEP).encode())
 
     def finish(self, reason: str | None) -> bytes:
         return self._chunk(b"{}", json.dumps(reason or "stop").encode())
 
-    def usage(self, usage: dict[str, Any]) -> bytes:
-        return self._usage_head + json.dumps(usage_object(usage), separators=_SEP).encode() + b"}\n\n"
+    def usage(self, final: Final) -> bytes:
+        return self._usage_head + json.dumps(usage_object(final), separators=_SEP).encode() + b"}\n\n"

@@ -1,9 +1,10 @@
 """Provider adapters, one module per wire protocol, found through an explicit registry.
 
 ``get_provider_class(kind)`` imports the adapter lazily, so a process that never talks to a
-vendor never imports its module. Kinds are wire protocols, not endpoint names: ``chat.py`` maps
-LibreChat endpoint types onto them (``openAI`` and ``custom`` -> ``openai``, ``azureOpenAI`` ->
-``azure``, ``anthropic``, ``google``).
+vendor never imports its module. Kinds are wire protocols, not endpoint names:
+``endpoints.catalog.targets`` maps LibreChat endpoint types onto them (``openAI`` and ``custom``
+-> ``openai``, ``azureOpenAI`` -> ``azure``, ``anthropic``, ``google``, ``assistants``,
+``azureAssistants``; a custom endpoint's ``provider: anthropic`` -> ``anthropic``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ PROVIDERS: dict[str, str] = {
     "azure": "endpoints.providers.azure.AzureOpenAIProvider",
     "anthropic": "endpoints.providers.anthropic.AnthropicProvider",
     "google": "endpoints.providers.google.GoogleProvider",
-    # OpenAI/Azure Assistants API: chat.py picks it for assistants/azureAssistants endpoints.
+    # The Assistants API (threads and runs), on OpenAI and on Azure.
     "assistants": "endpoints.providers.assistants.AssistantsProvider",
+    "azureAssistants": "endpoints.providers.assistants.AssistantsProvider",
 }
 
 

@@ -20,22 +20,18 @@ from endpoints.providers.base import (
     ChatRequest,
     Done,
     Provider,
-    ProviderError,
     TextDelta,
     ToolCallDelta,
     Usage,
     content_text,
-    estimate_usage,
     finalize_body,
     image_url,
-    malformed_event,
     parse_data_url,
-    parse_retry_after,
     request_headers,
-    status_error,
     tool_arguments,
-    truncated_stream,
 )
+from endpoints.providers.errors import ProviderError, malformed_event, parse_retry_after, status_error, truncated_stream
+from endpoints.providers.estimate import estimate_usage
 from endpoints.providers.http import UpstreamSSE, get_json
 
 __all__ = ["AnthropicProvider"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from endpoints.providers.base import ProviderError
+from endpoints.providers.errors import ProviderError
 from endpoints.providers.http import get_json
 from endpoints.providers.openai import OpenAIProvider, _map_status
 

@@ -2,8 +2,11 @@
 
 An adapter turns one :class:`ChatRequest` (OpenAI chat format, the canonical internal format)
 into one upstream HTTP call and yields normalized :data:`ChatEvent` objects: text deltas,
-tool-call deltas, then exactly one :class:`Usage` and one :class:`Done`, last. Non-streaming
-:meth:`Provider.chat` is derived from :meth:`Provider.stream_chat`, so each vendor has one parser.
+tool-call deltas, then exactly one :class:`Usage` and one :class:`Done`, last. Adapters of
+stateful APIs (the Assistants API) may also yield :class:`Opened` first (ids the client
+continues with), :class:`Step` (progress of a server-side tool) and :class:`RequiresAction`
+(the answer waits for the client's tool outputs). Non-streaming :meth:`Provider.chat` is
+derived from :meth:`Provider.stream_chat`, so each vendor has one parser.
 
 Every failure leaves an adapter as a :class:`ProviderError`; its message is fit to show a user and
 never contains an upstream body or a key.
@@ -12,13 +15,13 @@ never contains an upstream body or a key.
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
+
+from core.caller import Caller
+from endpoints.providers.errors import ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +31,25 @@ class Timeouts:
     idle: float = 30.0  # UPSTREAM_IDLE_TIMEOUT: max gap between chunks
 
 
+@dataclass(frozen=True, slots=True)
+class AssistantsSettings:
+    """An assistants endpoint's settings (LibreChat's ``endpoints.assistants`` items)."""
+
+    version: str = "2"  # the OpenAI-Beta header's assistants=v{version}
+    # LibreChat's waitForRun defaults (api/server/services/Runs/handle.js):
+    poll_interval: float = 2.0  # seconds between polls of a run that is not streamed
+    timeout: float = 180.0  # a run still going after this long is cancelled
+    private: bool = False  # privateAssistants: only an assistant's author (and staff) may use it
+    supported_ids: tuple[str, ...] | None = None
+    excluded_ids: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class Target:
-    """Where and how to call: resolved by endpoints/chat.py (credentials passed in, never looked up)."""
+    """Where and how to call: resolved by ``endpoints.catalog.targets`` (credentials passed in,
+    never looked up)."""
 
-    kind: str  # 'openai' | 'azure' | 'anthropic' | 'google'
+    kind: str  # a wire protocol of the registry: 'openai' | 'azure' | 'anthropic' | 'google' | 'assistants' …
     base_url: str  # https://api.openai.com/v1 ; https://api.anthropic.com ; https://generativelanguage.googleapis.com
     api_key: str
     headers: dict[str, str] = field(default_factory=dict)  # endpoint's extra headers (already interpolated)
@@ -46,6 +63,8 @@ class Target:
     azure_serverless: bool = False  # base_url is the full completions URL; auth header api-key (LibreChat)
     timeouts: Timeouts = field(default_factory=Timeouts)
     guarded: bool = False  # the base URL came from a user: connect through the SSRF-guarded client
+    assistants: AssistantsSettings | None = None  # the Assistants API protocols only
+    endpoint: str = ""  # the name of the endpoint served (for records and messages, never for routing)
 
     def __repr__(self) -> str:  # the key must never reach a log line or a traceback
         return f"Target(kind={self.kind!r}, base_url={self.base_url!r}, guarded={self.guarded!r})"
@@ -66,7 +85,21 @@ class ChatRequest:
     stop: list[str] | None = None
     response_format: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # other OpenAI params, passed to OpenAI-style upstreams only
-    user: str | None = None
+    user: str | None = None  # the caller's id, as OpenAI's ``user``
+    caller: Caller | None = None  # who asks (stateful APIs check ownership with it)
+    conversation_id: str = ""
+    run: RunCall | None = None  # the Assistants API protocols: which assistant, thread and run
+
+
+@dataclass(frozen=True, slots=True)
+class RunCall:
+    """An assistants chat: start a run of ``assistant_id`` (on ``thread_id`` to go on with a thread),
+    or continue the run ``run_id`` that requires action with ``tool_outputs``."""
+
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    run_id: str | None = None
+    tool_outputs: list[dict[str, Any]] | None = None
 
 
 # --- Normalized events: slotted and cheap, one object per upstream delta. ---
@@ -90,7 +123,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0  # part of prompt_tokens read from the provider's prompt cache
-    estimated: bool = False  # the provider reported nothing; see estimate_usage()
+    estimated: bool = False  # the provider reported nothing: guessed (endpoints.providers.estimate)
 
 
 @dataclass(slots=True)
@@ -99,7 +132,34 @@ class Done:
     model: str | None = None  # the model id the provider says answered
 
 
-ChatEvent = TextDelta | ToolCallDelta | Usage | Done
+@dataclass(slots=True)
+class Opened:
+    """The upstream opened state the client continues with (a thread and a run); first when sent."""
+
+    context: dict[str, str]  # e.g. {"thread_id": …, "run_id": …}
+    model: str | None = None  # the model answering, when the request named none (Azure: a deployment)
+
+
+@dataclass(slots=True)
+class Step:
+    """Progress of a tool the upstream runs itself (code interpreter, file search), for clients to show."""
+
+    id: str  # the tool call's id, stable across its updates
+    type: str  # code_interpreter | file_search
+    status: str  # in_progress | completed | failed | cancelled | expired
+    text: str  # a short human line ("running code")
+    input: str | None = None  # the code run, once known
+    output: str | None = None  # the code's logs, once completed
+
+
+@dataclass(slots=True)
+class RequiresAction:
+    """The answer waits for these function calls' outputs (OpenAI's tool call shape)."""
+
+    tool_calls: list[dict[str, Any]]
+
+
+ChatEvent = TextDelta | ToolCallDelta | Usage | Done | Opened | Step | RequiresAction
 
 
 @dataclass(slots=True)
@@ -111,119 +171,8 @@ class ChatResult:
     usage: Usage
 
 
-ERROR_KINDS = frozenset(
-    {
-        "invalid_api_key",
-        "model_not_available",
-        "upstream_rate_limited",
-        "upstream_error",
-        "upstream_timeout",
-        "invalid_request",
-        # A user-supplied base URL resolved to a forbidden address (endpoints/netguard.py).
-        "invalid_base_url",
-    }
-)
-
-
-class ProviderError(Exception):
-    """The one adapter exception.
-
-    ``kind`` is one of the contract's error types (:data:`ERROR_KINDS`). ``message`` is human text
-    that never contains the upstream body or any key. ``status`` is the upstream HTTP status, if
-    any. ``retryable`` means a fallback is worth trying (5xx, timeouts, connection errors, 429,
-    404 model). ``started`` is set when the error came after the first event was yielded, when it
-    is too late for a fallback and the API layer sends an ``error`` event instead.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-        started: bool = False,
-    ) -> None:
-        if kind not in ERROR_KINDS:
-            raise ValueError(f"unknown ProviderError kind {kind!r}")
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.started = started
-
-    def __repr__(self) -> str:
-        return (
-            f"ProviderError({self.kind!r}, {self.message!r}, status={self.status!r}, "
-            f"retryable={self.retryable!r}, started={self.started!r})"
-        )
-
-
 # --- Plain functions shared by the adapters (each vendor's quirks stay in its module). ---
 
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def status_error(status: int, *, retry_after: float | None = None, kind: str | None = None) -> ProviderError:
-    """The common HTTP status mapping; adapters refine it in their ``_map_status``."""
-    if kind is None:
-        if status in (401, 403):
-            kind = "invalid_api_key"
-        elif status == 404:
-            kind = "model_not_available"
-        elif status == 429:
-            kind = "upstream_rate_limited"
-        elif status in (400, 413, 422):
-            kind = "invalid_request"
-        else:
-            kind = "upstream_error"
-    message, retryable = _STATUS_TEXT[kind]
-    if kind == "upstream_error":
-        retryable = status >= 500
-    if kind == "upstream_rate_limited" and retry_after is not None:
-        message = f"{message} Retry after {math.ceil(retry_after)} s."
-    return ProviderError(
-        kind, f"{message} (HTTP {status})", status=status, retryable=retryable, retry_after=retry_after
-    )
-
-
-def malformed_event() -> ProviderError:
-    return ProviderError("upstream_error", "The provider sent a malformed stream event.", retryable=True)
-
-
-def truncated_stream(started: bool) -> ProviderError:
-    """The body ended cleanly but without the vendor's end-of-answer marker."""
-    return ProviderError(
-        "upstream_error", "The provider's stream ended before it was complete.", retryable=True, started=started
-    )
-
-
-_STATUS_TEXT = {
-    "invalid_api_key": ("The provider rejected the API key.", False),
-    "model_not_available": ("The provider does not offer this model.", True),
-    "upstream_rate_limited": ("The provider is rate limiting requests.", True),
-    "invalid_request": ("The provider rejected the request as invalid.", False),
-    "upstream_error": ("The provider failed to answer.", True),
-    "upstream_timeout": ("The provider did not answer in time.", True),
-    "invalid_base_url": ("The base URL is not allowed.", False),
-}
 
 # Headers an endpoint's configuration may not set: they belong to the HTTP framing.
 _FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
@@ -300,31 +249,6 @@ def content_text(content: Any) -> str:
     return ""
 
 
-def _text_chars(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(part.get("text") or "") for part in content if isinstance(part, dict))
-    return 0
-
-
-def estimate_usage(request: ChatRequest, completion_chars: int) -> Usage:
-    """Roughly four characters per token, for upstreams that report no usage.
-
-    Only text counts: images and tool schemas vary too much by vendor to guess well.
-    """
-    prompt_chars = 0
-    for message in request.messages:
-        prompt_chars += _text_chars(message.get("content"))
-        for call in message.get("tool_calls") or ():
-            prompt_chars += len((call.get("function") or {}).get("arguments") or "")
-    return Usage(
-        prompt_tokens=math.ceil(prompt_chars / 4),
-        completion_tokens=math.ceil(completion_chars / 4),
-        estimated=True,
-    )
-
-
 class Provider:
     """One wire protocol. Subclasses implement :meth:`list_models` and :meth:`stream_chat`.
 
@@ -374,8 +298,8 @@ class Provider:
                 elif isinstance(event, Done):
                     finish_reason, model = event.finish_reason, event.model
         text = "".join(texts)
-        if usage is None:  # adapters always yield one; keep chat() total anyway
-            usage = estimate_usage(request, len(text))
+        if usage is None:  # adapters always yield one (the contract above); keep chat() total anyway
+            usage = Usage(0, 0, estimated=True)
         return ChatResult(
             text=text,
             tool_calls=[calls[i] for i in sorted(calls)],

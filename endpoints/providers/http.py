@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx2
 
-from endpoints.providers.base import ProviderError, Target
+from endpoints.providers.base import Target
+from endpoints.providers.errors import ProviderError
 from endpoints.providers.sse import DEFAULT_MAX_LINE, SSEParser
 
 __all__ = ["StatusMapper", "UpstreamSSE", "aclose_clients", "get_client", "get_json", "transport_error"]

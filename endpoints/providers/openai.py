@@ -20,18 +20,14 @@ from endpoints.providers.base import (
     ChatRequest,
     Done,
     Provider,
-    ProviderError,
     TextDelta,
     ToolCallDelta,
     Usage,
-    estimate_usage,
     finalize_body,
-    malformed_event,
-    parse_retry_after,
     request_headers,
-    status_error,
-    truncated_stream,
 )
+from endpoints.providers.errors import ProviderError, malformed_event, parse_retry_after, status_error, truncated_stream
+from endpoints.providers.estimate import estimate_usage
 from endpoints.providers.http import UpstreamSSE, get_json
 
 __all__ = ["OpenAIProvider"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from endpoints.providers.base import ProviderError
+from endpoints.providers.errors import ProviderError
 
 __all__ = ["DEFAULT_MAX_LINE", "SSEParser", "iter_sse"]
 

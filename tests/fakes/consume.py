@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from endpoints.providers.base import ChatRequest, Provider, ProviderError
+from endpoints.providers.base import ChatRequest, Provider
+from endpoints.providers.errors import ProviderError
 
 __all__ = ["collect", "failure"]
 

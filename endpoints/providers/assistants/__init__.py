@@ -1,11 +1,15 @@
 """The OpenAI Assistants API v2 (assistants, threads, messages, runs), on OpenAI and on Azure.
 
 One chat is one run: create a thread with the user's messages (or add them to ``thread_id``),
-create a run with ``stream: true`` and turn its events into normalized ones, plus three of this
-adapter's own: :class:`RunInfo` (first, once the run exists), :class:`RunStep` (code interpreter
-and file search progress) and :class:`RequiresAction` (function calls the client must answer;
-the answer then ends with ``Done("tool_calls")``). A chat with ``run_id`` and ``tool_outputs``
-submits them and follows the continued run the same way.
+create a run with ``stream: true`` and turn its events into normalized ones, including the base
+events of stateful APIs: :class:`~endpoints.providers.base.Opened` (first, once the run exists:
+its thread and run ids), :class:`~endpoints.providers.base.Step` (code interpreter and file search
+progress) and :class:`~endpoints.providers.base.RequiresAction` (function calls the client must
+answer; the answer then ends with ``Done("tool_calls")``). A chat with ``run_id`` and
+``tool_outputs`` submits them and follows the continued run the same way.
+
+Before a run starts, ``policy.py`` checks what LibreChat checks: an assistant the endpoint
+supports, its author when assistants are private, and that a continued thread is the caller's.
 
 Where streaming is off (Azure, and version 1, as LibreChat's chatV2/chatV1 do) or the upstream
 answers a streaming request with plain JSON, the run is polled every ``poll_interval`` seconds
@@ -17,7 +21,8 @@ Usage: a request reports what the steps completed during it used, so a run split
 is counted once across its requests; a run done in one request reports the run's own ``usage``.
 
 * ``provider.py``: URLs, headers, HTTP calls and the streamed / polled flows;
-* ``events.py``: run, step and message objects and stream events -> events.
+* ``events.py``: run, step and message objects and stream events -> events;
+* ``policy.py``: who may run which assistant, and who owns which thread.
 
 API: https://platform.openai.com/docs/api-reference/assistants ,
 https://platform.openai.com/docs/api-reference/runs ,
@@ -28,7 +33,6 @@ Azure: ``https://{instance}.openai.azure.com/openai/threads/{id}/runs?api-versio
 
 from __future__ import annotations
 
-from endpoints.providers.assistants.events import RequiresAction, RunInfo, RunStep
-from endpoints.providers.assistants.provider import ASSISTANTS_KINDS, AssistantsProvider, RunOptions
+from endpoints.providers.assistants.provider import AssistantsProvider
 
-__all__ = ["ASSISTANTS_KINDS", "AssistantsProvider", "RequiresAction", "RunInfo", "RunOptions", "RunStep"]
+__all__ = ["AssistantsProvider"]

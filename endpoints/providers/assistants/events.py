@@ -12,22 +12,13 @@ https://platform.openai.com/docs/api-reference/assistants-streaming/events .
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from endpoints.providers.base import (
-    ChatRequest,
-    Done,
-    ProviderError,
-    TextDelta,
-    Usage,
-    estimate_usage,
-    image_url,
-    malformed_event,
-    truncated_stream,
-)
+from endpoints.providers.base import ChatRequest, Done, Opened, RequiresAction, Step, TextDelta, Usage, image_url
+from endpoints.providers.errors import ProviderError, malformed_event, truncated_stream
+from endpoints.providers.estimate import estimate_usage
 
-__all__ = ["RequiresAction", "RunInfo", "RunStep", "RunTracker", "content_part", "is_terminal"]
+__all__ = ["RunTracker", "content_part", "is_terminal"]
 
 # Statuses after which a run does nothing more until someone acts (requires_action: the client).
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled", "expired", "requires_action"})
@@ -41,46 +32,12 @@ _STEP_TEXT = {
 }
 
 
-# --- this adapter's events, besides the base ones ---
-
-
-@dataclass(slots=True)
-class RunInfo:
-    """The run exists (always the first event): where the conversation goes on."""
-
-    thread_id: str
-    run_id: str
-    model: str | None = None  # the model the run uses (Azure: a deployment name)
-
-
-@dataclass(slots=True)
-class RunStep:
-    """Progress of a code interpreter or file search call, for clients to show."""
-
-    id: str  # the tool call's id, stable across its updates
-    type: str  # code_interpreter | file_search
-    status: str  # in_progress | completed | failed | cancelled | expired
-    input: str | None = None  # the code run, once known
-    output: str | None = None  # the code's logs, once completed
-
-    def data(self) -> dict[str, Any]:
-        text = _STEP_TEXT.get((self.type, self.status)) or f"{self.type.replace('_', ' ')} {self.status}"
-        data: dict[str, Any] = {"id": self.id, "type": self.type, "status": self.status, "text": text}
-        if self.input:
-            data["input"] = self.input
-        if self.output:
-            data["output"] = self.output
-        return data
-
-
-@dataclass(slots=True)
-class RequiresAction:
-    """The run waits for these function calls' outputs (OpenAI's tool call shape)."""
-
-    tool_calls: list[dict[str, Any]]
-
-
 # --- helpers ---
+
+
+def _step(call_id: str, kind: str, status: str, code: str | None = None, output: str | None = None) -> Step:
+    text = _STEP_TEXT.get((kind, status)) or f"{kind.replace('_', ' ')} {status}"
+    return Step(call_id, kind, status, text, code, output)
 
 
 def is_terminal(status: Any) -> bool:
@@ -134,7 +91,7 @@ class RunTracker:
         self.thread_id: str | None = None
         self.run_id: str | None = None
         self.model: str | None = None
-        self.started = False  # RunInfo was yielded: later failures are error events
+        self.started = False  # Opened was yielded: later failures are error events
         self.active = False  # the run exists upstream and has not ended: cancel it if we give up
         self.fetch_messages = False  # polled: completed messages are fetched (streams deliver deltas)
         self.finish_reason: str | None = None
@@ -143,7 +100,7 @@ class RunTracker:
         self.step_usage_seen = False
         self.chars = 0
         self._counted: set[str] = set()  # completed steps whose usage was counted
-        self._calls: dict[str, RunStep] = {}  # shown tool calls by id
+        self._calls: dict[str, Step] = {}  # shown tool calls by id
         self._delta_calls: dict[tuple[str, int], str] = {}  # (step id, index) -> tool call id
         self._messages_done: set[str] = set()
         self._pending: list[str] = []
@@ -187,8 +144,8 @@ class RunTracker:
                 continue
             step = self._calls.get(call_id)
             if step is None:
-                step = self._calls[call_id] = RunStep(call_id, _tool_type(kind), "in_progress")
-                events.append(RunStep(step.id, step.type, step.status))
+                step = self._calls[call_id] = _step(call_id, _tool_type(kind), "in_progress")
+                events.append(_step(step.id, step.type, step.status))
             code = (fragment.get("code_interpreter") or {}).get("input")
             if code:
                 step.input = (step.input or "") + code
@@ -206,7 +163,7 @@ class RunTracker:
         self.thread_id = run.get("thread_id") or self.thread_id
         self.started = True
         self.active = not is_terminal(run.get("status"))
-        return [RunInfo(self.thread_id or "", run["id"], self.model)]
+        return [Opened({"thread_id": self.thread_id or "", "run_id": run["id"]}, self.model)]
 
     def on_step(self, step: dict[str, Any]) -> list[Any]:
         status = step.get("status") or "in_progress"
@@ -234,10 +191,10 @@ class RunTracker:
             logs = "".join(o.get("logs") or "" for o in body.get("outputs") or () if isinstance(o, dict)) or None
             if shown is not None and shown.status == status:
                 continue
-            shown = self._calls[call["id"]] = RunStep(
+            shown = self._calls[call["id"]] = _step(
                 call["id"], _tool_type(kind), status, code or (shown.input if shown else None), logs
             )
-            events.append(RunStep(shown.id, shown.type, shown.status, shown.input, shown.output))
+            events.append(_step(shown.id, shown.type, shown.status, shown.input, shown.output))
         return events
 
     def on_message(self, message: dict[str, Any]) -> list[Any]:

@@ -14,37 +14,30 @@ from urllib.parse import quote, urlencode
 import httpx2
 
 from endpoints.providers import azure
-from endpoints.providers.assistants.events import (
-    RequiresAction,
-    RunInfo,
-    RunStep,
-    RunTracker,
-    content_part,
-    is_terminal,
-)
+from endpoints.providers.assistants import policy
+from endpoints.providers.assistants.events import RunTracker, content_part, is_terminal
 from endpoints.providers.base import (
+    AssistantsSettings,
     ChatEvent,
     ChatRequest,
+    Opened,
     Provider,
-    ProviderError,
+    RunCall,
     Target,
     content_text,
     finalize_body,
-    malformed_event,
     request_headers,
-    truncated_stream,
 )
+from endpoints.providers.errors import ProviderError, malformed_event, truncated_stream
 from endpoints.providers.http import UpstreamSSE, get_client, transport_error
 from endpoints.providers.openai import _map_status as _openai_status
 
-__all__ = ["ASSISTANTS_KINDS", "AssistantsProvider", "RunOptions"]
+__all__ = ["AssistantsProvider", "RunOptions"]
 
 log = logging.getLogger(__name__)
 
-ASSISTANTS_KINDS = frozenset({"assistants", "azureAssistants"})
-# LibreChat's waitForRun defaults (api/server/services/Runs/handle.js).
-DEFAULT_POLL_INTERVAL = 2.0
-DEFAULT_TIMEOUT = 180.0
+#: The wire kind of Azure's Assistants API (``assistants`` is OpenAI's).
+AZURE_KIND = "azureAssistants"
 # The first Azure data-plane version with Assistants v2 and run streaming.
 AZURE_API_VERSION = "2024-05-01-preview"
 MAX_PAGES = 50  # listing assistants: 100 a page, enough for 5000 and bounded if has_more never ends
@@ -53,18 +46,39 @@ CANCEL_SECONDS = 5.0
 
 @dataclass(slots=True)
 class RunOptions:
-    """What a run needs beyond the chat request (resolved by ``endpoints/chat.py``)."""
+    """What a run needs beyond the chat request: the endpoint's settings and the chat's ids."""
 
-    assistant_id: str | None = None
-    thread_id: str | None = None
-    run_id: str | None = None  # with tool_outputs: the run to continue
-    tool_outputs: list[dict[str, Any]] | None = None
-    model: str | None = None  # overrides the assistant's model (Azure: the deployment name)
-    version: str = "2"  # the OpenAI-Beta header's assistants=v{version}
-    poll_interval: float = DEFAULT_POLL_INTERVAL
-    timeout: float = DEFAULT_TIMEOUT
-    stream: bool = True
+    assistant_id: str | None
+    thread_id: str | None
+    run_id: str | None  # with tool_outputs: the run to continue
+    tool_outputs: list[dict[str, Any]] | None
+    model: str | None  # overrides the assistant's model (Azure: the deployment name)
+    version: str  # the OpenAI-Beta header's assistants=v{version}
+    poll_interval: float
+    timeout: float
+    stream: bool  # LibreChat streams OpenAI's v2 runs and polls Azure's and v1's (chatV2, chatV1)
     metadata: dict[str, str] = field(default_factory=dict)  # the new thread's metadata
+
+
+def run_options(target: Target, request: ChatRequest | None = None) -> RunOptions:
+    settings = target.assistants or AssistantsSettings()
+    run = (request.run if request else None) or RunCall()
+    azure = target.kind == AZURE_KIND
+    version = settings.version.lstrip("vV") or "2"
+    model = request.model if request else ""
+    return RunOptions(
+        assistant_id=run.assistant_id,
+        thread_id=run.thread_id,
+        run_id=run.run_id,
+        tool_outputs=run.tool_outputs,
+        # A model asked for overrides the assistant's (on Azure, by its deployment name).
+        model=(target.azure_deployment if azure else model) if model else None,
+        version=version,
+        poll_interval=settings.poll_interval,
+        timeout=settings.timeout,
+        stream=not azure and version != "1",
+        metadata={"user": request.user or "", "conversationId": request.conversation_id} if request else {},
+    )
 
 
 def _map_status(status: int, headers: httpx2.Headers, body: Any) -> ProviderError:
@@ -81,15 +95,15 @@ def _map_status(status: int, headers: httpx2.Headers, body: Any) -> ProviderErro
 class AssistantsProvider(Provider):
     """``target.kind`` ``azure`` selects Azure's URLs and ``api-key``; anything else is OpenAI's."""
 
-    def __init__(self, target: Target, options: RunOptions | None = None) -> None:
+    def __init__(self, target: Target) -> None:
         super().__init__(target)
-        self.options = options or RunOptions()
+        self.options = run_options(target)
 
     # --- addresses and plain calls ---
 
     @property
     def azure(self) -> bool:
-        return self.target.kind == "azure"
+        return self.target.kind == AZURE_KIND
 
     def _base(self) -> str:
         t = self.target
@@ -189,13 +203,22 @@ class AssistantsProvider(Provider):
     # --- runs ---
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
-        """The run's answer with only the base events (for :meth:`Provider.chat`)."""
-        async for event in self.stream_run(request):
-            if not isinstance(event, RunInfo | RunStep | RequiresAction):
+        """A run for this chat, checked first (the assistant, its author, the thread's owner):
+        :class:`Opened` first, then text deltas, steps, RequiresAction, and Usage then Done, last."""
+        self.options = o = run_options(self.target, request)
+        settings = self.target.assistants or AssistantsSettings()
+        policy.check_call(request.run or RunCall(), settings)
+        if settings.private and o.assistant_id:
+            policy.check_author(await self.retrieve_assistant(o.assistant_id), request.caller)
+        if o.thread_id:
+            await policy.check_thread_owner(o.thread_id, request.caller)
+        async with aclosing(self._stream_run(request)) as events:
+            async for event in events:
+                if isinstance(event, Opened) and not o.thread_id and request.caller is not None:
+                    await policy.remember_thread(event.context["thread_id"], request.caller, self.target.endpoint)
                 yield event
 
-    async def stream_run(self, request: ChatRequest) -> AsyncGenerator[Any, None]:
-        """RunInfo first, then text deltas, run steps, RequiresAction, and Usage then Done, last."""
+    async def _stream_run(self, request: ChatRequest) -> AsyncGenerator[Any, None]:
         o = self.options
         loop = asyncio.get_running_loop()
         deadline = loop.time() + o.timeout

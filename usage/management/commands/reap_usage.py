@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from usage.budgets import release_stale
+from usage.budgets.holds import release_stale
 from usage.models import Status, UsageRecord
 
 LOST = "worker_lost"
