@@ -4,7 +4,7 @@ run:   ## install and start on SQLite with the shipped librechat.yaml
 test:  ## install and run lint + the whole test suite (SQLite, then PostgreSQL + Redis)
 	scripts/test
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy . && .venv/bin/lint-imports
 serve: ## production: N uvicorn workers on PostgreSQL + Redis (see README)
 	scripts/serve
 bench: ## chat overhead vs the fake upstream (results appended to bench/RESULTS.md)

@@ -81,10 +81,8 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     def export_csv(self, request: HttpRequest, queryset: QuerySet[UsageRecord]) -> HttpResponse:
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="usage-records.csv"'
-        from usage.views import _csv_rows
-
         writer = csv.writer(response)
-        writer.writerows(_csv_rows("records", queryset))
+        writer.writerows(reports.csv_rows("records", queryset))
         return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
 from usage.models import Status, UsageRecord
+from usage.money import money
 
 ZERO = Decimal(0)
 
@@ -134,3 +136,34 @@ def summary(records: QuerySet[UsageRecord], *, by_user: bool = False) -> dict[st
             for row in _grouped(plain, "user_id", "user__username", order=(*costliest, "user_id"))
         ]
     return result
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+TOTAL_COLUMNS = ["requests", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_requests"]
+
+
+def _cell(value: Any) -> Any:
+    """No spreadsheet formulas from user-controlled text (CSV injection)."""
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_rows(by: str, records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
+    if by == "records":
+        fields = ["created_at", "request_id", "user_id", "endpoint", "model", "answered_endpoint", "answered_model",
+                  "prompt_tokens", "completion_tokens", "cached_tokens", "estimated", "cost_usd", "status",
+                  "error_type", "latency_ms", "ttft_ms"]  # fmt: skip
+        yield fields
+        for row in records.order_by("created_at", "id").values_list(*fields).iterator(chunk_size=2000):
+            yield [_cell(value) for value in row]
+        return
+    key = {"user": ["user_id", "username"], "model": ["endpoint", "model"], "endpoint": ["endpoint"],
+           "day": ["date"]}[by]  # fmt: skip
+    yield key + TOTAL_COLUMNS
+    grouped = summary(records, by_user=by == "user")
+    for row in grouped[f"by_{by}"]:
+        yield [_cell(row[name]) for name in key + TOTAL_COLUMNS]

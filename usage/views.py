@@ -6,7 +6,6 @@ CSV export.  Money is written as decimal strings in JSON and CSV.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,7 +13,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -183,38 +181,11 @@ def usage_admin_page(request: HttpRequest) -> HttpResponse:
 
 
 CSV_GROUPS = ("user", "model", "endpoint", "day", "records")
-TOTAL_COLUMNS = ["requests", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_requests"]
-
-
-def _cell(value: Any) -> Any:
-    """No spreadsheet formulas from user-controlled text (CSV injection)."""
-    if isinstance(value, Decimal):
-        return money(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 class _Echo:
     def write(self, value: str) -> str:
         return value
-
-
-def _csv_rows(by: str, records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
-    if by == "records":
-        fields = ["created_at", "request_id", "user_id", "endpoint", "model", "answered_endpoint", "answered_model",
-                  "prompt_tokens", "completion_tokens", "cached_tokens", "estimated", "cost_usd", "status",
-                  "error_type", "latency_ms", "ttft_ms"]  # fmt: skip
-        yield fields
-        for row in records.order_by("created_at", "id").values_list(*fields).iterator(chunk_size=2000):
-            yield [_cell(value) for value in row]
-        return
-    key = {"user": ["user_id", "username"], "model": ["endpoint", "model"], "endpoint": ["endpoint"],
-           "day": ["date"]}[by]  # fmt: skip
-    yield key + TOTAL_COLUMNS
-    summary = reports.summary(records, by_user=by == "user")
-    for row in summary[f"by_{by}"]:
-        yield [_cell(row[name]) for name in key + TOTAL_COLUMNS]
 
 
 @login_required
@@ -227,6 +198,8 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
     _, first, last, since = _range(request)
     records = UsageRecord.objects.filter(created_at__gte=since)
     writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in _csv_rows(by, records)), content_type="text/csv")
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in reports.csv_rows(by, records)), content_type="text/csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="usage-by-{by}-{first}-{last}.csv"'
     return response

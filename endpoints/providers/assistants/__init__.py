@@ -21,6 +21,7 @@ Usage: a request reports what the steps completed during it used, so a run split
 is counted once across its requests; a run done in one request reports the run's own ``usage``.
 
 * ``provider.py``: URLs, headers, HTTP calls and the streamed / polled flows;
+* ``runs.py``: what a run needs beyond the request, and the bodies sent to start or continue one;
 * ``events.py``: run, step and message objects and stream events -> events;
 * ``policy.py``: who may run which assistant, and who owns which thread.
 

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,7 +15,14 @@ import httpx2
 
 from endpoints.providers import azure
 from endpoints.providers.assistants import policy
-from endpoints.providers.assistants.events import RunTracker, content_part, is_terminal
+from endpoints.providers.assistants.events import RunTracker, is_terminal
+from endpoints.providers.assistants.runs import (
+    AZURE_KIND,
+    message_body,
+    run_options,
+    timed_out,
+    tool_output_body,
+)
 from endpoints.providers.base import (
     AssistantsSettings,
     ChatEvent,
@@ -32,53 +39,14 @@ from endpoints.providers.errors import ProviderError, malformed_event, truncated
 from endpoints.providers.http import UpstreamSSE, get_client, transport_error
 from endpoints.providers.openai import _map_status as _openai_status
 
-__all__ = ["AssistantsProvider", "RunOptions"]
+__all__ = ["AssistantsProvider"]
 
 log = logging.getLogger(__name__)
 
-#: The wire kind of Azure's Assistants API (``assistants`` is OpenAI's).
-AZURE_KIND = "azureAssistants"
 # The first Azure data-plane version with Assistants v2 and run streaming.
 AZURE_API_VERSION = "2024-05-01-preview"
 MAX_PAGES = 50  # listing assistants: 100 a page, enough for 5000 and bounded if has_more never ends
 CANCEL_SECONDS = 5.0
-
-
-@dataclass(slots=True)
-class RunOptions:
-    """What a run needs beyond the chat request: the endpoint's settings and the chat's ids."""
-
-    assistant_id: str | None
-    thread_id: str | None
-    run_id: str | None  # with tool_outputs: the run to continue
-    tool_outputs: list[dict[str, Any]] | None
-    model: str | None  # overrides the assistant's model (Azure: the deployment name)
-    version: str  # the OpenAI-Beta header's assistants=v{version}
-    poll_interval: float
-    timeout: float
-    stream: bool  # LibreChat streams OpenAI's v2 runs and polls Azure's and v1's (chatV2, chatV1)
-    metadata: dict[str, str] = field(default_factory=dict)  # the new thread's metadata
-
-
-def run_options(target: Target, request: ChatRequest | None = None) -> RunOptions:
-    settings = target.assistants or AssistantsSettings()
-    run = (request.run if request else None) or RunCall()
-    azure = target.kind == AZURE_KIND
-    version = settings.version.lstrip("vV") or "2"
-    model = request.model if request else ""
-    return RunOptions(
-        assistant_id=run.assistant_id,
-        thread_id=run.thread_id,
-        run_id=run.run_id,
-        tool_outputs=run.tool_outputs,
-        # A model asked for overrides the assistant's (on Azure, by its deployment name).
-        model=(target.azure_deployment if azure else model) if model else None,
-        version=version,
-        poll_interval=settings.poll_interval,
-        timeout=settings.timeout,
-        stream=not azure and version != "1",
-        metadata={"user": request.user or "", "conversationId": request.conversation_id} if request else {},
-    )
 
 
 def _map_status(status: int, headers: httpx2.Headers, body: Any) -> ProviderError:
@@ -228,7 +196,7 @@ class AssistantsProvider(Provider):
                 raise ProviderError("invalid_request", "Tool outputs need the thread_id and run_id they answer.")
             tracker.thread_id, tracker.run_id = o.thread_id, o.run_id
             url = self._url("threads", o.thread_id, "runs", o.run_id, "submit_tool_outputs")
-            body: dict[str, Any] = {"tool_outputs": [_tool_output(item) for item in o.tool_outputs], "stream": True}
+            body: dict[str, Any] = {"tool_outputs": [tool_output_body(item) for item in o.tool_outputs], "stream": True}
             if not o.stream:  # steps done before this request were counted by the one that ran them
                 tracker.seen(await self._steps(o.thread_id, o.run_id))
         else:
@@ -254,7 +222,7 @@ class AssistantsProvider(Provider):
 
     async def _thread(self, request: ChatRequest) -> str:
         o = self.options
-        messages = [_message(m) for m in request.messages if m.get("role") in ("user", "assistant")]
+        messages = [message_body(m) for m in request.messages if m.get("role") in ("user", "assistant")]
         if o.thread_id:
             # The thread holds the conversation so far: only the user's new turn is added.
             tail: list[dict[str, Any]] = []
@@ -333,7 +301,7 @@ class AssistantsProvider(Provider):
                     yield event
             return
         except TimeoutError:
-            raise _timed_out(tracker) from None
+            raise timed_out(tracker) from None
         try:
             while True:
                 try:
@@ -342,7 +310,7 @@ class AssistantsProvider(Provider):
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise _timed_out(tracker) from None
+                    raise timed_out(tracker) from None
                 if name == "done":
                     terminated = True
                     await upstream.drain()
@@ -385,7 +353,7 @@ class AssistantsProvider(Provider):
                     return
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    raise _timed_out(tracker)
+                    raise timed_out(tracker)
                 await asyncio.sleep(min(self.options.poll_interval, remaining))
                 run = await self._call("GET", self._url("threads", thread_id, "runs", run_id))
         except ProviderError as exc:
@@ -406,26 +374,3 @@ class AssistantsProvider(Provider):
             await self._call("POST", url, {}, read_timeout=CANCEL_SECONDS)
         except ProviderError as exc:
             log.info("cancelling run %s failed: %s", tracker.run_id, exc.kind)
-
-
-def _timed_out(tracker: RunTracker) -> ProviderError:
-    return ProviderError(
-        "upstream_timeout",
-        "The assistant's run did not finish in time; it was cancelled.",
-        retryable=True,
-        started=tracker.started,
-    )
-
-
-def _message(message: dict[str, Any]) -> dict[str, Any]:
-    content = message.get("content")
-    if isinstance(content, list):
-        content = [content_part(part) for part in content if isinstance(part, dict)]
-    return {"role": message["role"], "content": content if content else ""}
-
-
-def _tool_output(item: dict[str, Any]) -> dict[str, Any]:
-    output = item.get("output")
-    if not isinstance(item.get("tool_call_id"), str):
-        raise ProviderError("invalid_request", "Each tool output needs the tool_call_id it answers.")
-    return {"tool_call_id": item["tool_call_id"], "output": output if isinstance(output, str) else json.dumps(output)}
