@@ -183,11 +183,12 @@ def stop_sequences(value: Any, where: str, errors: Errors) -> list[str] | None:
 def _parts(content: list[Any], where: str, errors: Errors) -> None:
     for p, part in enumerate(content):
         here = f"{where}.content[{p}]"
-        if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(kind, str) or kind not in PART_TYPES:
             errors.add(here, "Parts must be {type: text, text} or {type: image_url, image_url: {url}}.")
-        elif part["type"] == "text" and not isinstance(part.get("text"), str):
+        elif kind == "text" and not isinstance(part.get("text"), str):
             errors.add(f"{here}.text", "Must be a string.")
-        elif part["type"] == "image_url":
+        elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str) or not url:
@@ -222,7 +223,7 @@ def messages(value: Any, errors: Errors, *, required: bool = True) -> list[dict[
             errors.add(where, "Must be an object with role and content.")
             continue
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             errors.add(f"{where}.role", f"Must be one of {', '.join(sorted(ROLES))}.")
         content = message.get("content")
         calls = message.get("tool_calls")

@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from endpoints.config.yamlfile import ConfigError, Problem
 from usage.models import BalanceSettings, RefillUnit, Source, forget_budget_config
 
-if TYPE_CHECKING:
-    from endpoints.config.seed import SeedReport
+
+class Report(Protocol):
+    """What seeding reports (``endpoints.config.seed.SeedReport``)."""
+
+    kept: list[str]
+
+    def note(self, message: str) -> None: ...
+
 
 #: LibreChat's defaults for a ``balance:`` mapping (its zod ``balanceSchema``).
 DEFAULTS: dict[str, Any] = {
@@ -79,7 +85,7 @@ def settings_values(data: dict[str, Any] | None) -> dict[str, Any]:
     return values
 
 
-def apply_balance_settings(data: dict[str, Any] | None, report: SeedReport, *, overwrite: bool = False) -> None:
+def apply_balance_settings(data: dict[str, Any] | None, report: Report, *, overwrite: bool = False) -> None:
     """Seed the yaml's ``balance:`` into the settings row (inside the seeding transaction).
 
     Without a ``balance:`` mapping, settings that came from an earlier yaml go back

@@ -59,7 +59,7 @@ class GatewayRequest:
 def _response_format(value: Any, errors: Errors) -> dict[str, Any] | None:
     if value is None:
         return None
-    if isinstance(value, dict) and value.get("type") in RESPONSE_FORMATS:
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in RESPONSE_FORMATS:
         return value
     errors.add("response_format", "Must be an object whose type is text, json_object or json_schema.")
     return None
