@@ -1,6 +1,11 @@
 """The base of the hot HTTP paths (``/api/chat``, ``/v1/...``): a channels consumer that
 answers in a task of its own, so it keeps reading the connection while it answers.
 
+Before any of the body is kept, the request is checked from its headers: the method, the
+caller (:meth:`StreamingHttpConsumer.authenticate`) and a declared ``Content-Length``; the
+body is then refused with 413 as soon as it passes ``settings.REQUEST_MAX_BYTES``.  So an
+anonymous or oversized upload costs no memory.
+
 When the client goes away (``http.disconnect``) the task is cancelled, which closes
 whatever the answer was waiting on (the upstream request) and lets it settle.  Whatever
 escapes the answer still ends the response: 503 when the shared cache is down (fail
@@ -18,6 +23,7 @@ from typing import Any
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
 
 from core.errors import ApiError
 from core.sharedcache import CACHE_ERRORS, unavailable
@@ -40,21 +46,68 @@ def internal_error() -> ApiError:
     return ApiError("internal_error", "The server failed to answer; the error was logged.", status=500)
 
 
-class StreamingHttpConsumer(AsyncHttpConsumer):
-    """Runs ``respond(body)`` in a task and cancels it when the client disconnects."""
+def too_large() -> ApiError:
+    limit = settings.REQUEST_MAX_BYTES
+    return ApiError("invalid_request", f"The body is larger than {limit:,} bytes (REQUEST_MAX_BYTES).", status=413,
+                    limit_bytes=limit)  # fmt: skip
 
+
+class StreamingHttpConsumer(AsyncHttpConsumer):
+    """Checks the request from its headers, reads a bounded body, then runs ``respond(body)`` in a
+    task that is cancelled when the client disconnects."""
+
+    method = "POST"
     _task: asyncio.Task[None] | None = None
+    _checked = False
+    _refused = False
+    _size = 0
     started = False  # the response's status line went out: errors now go in the body
 
     async def send_headers(self, *, status: int = 200, headers: Any = None) -> None:
         self.started = True
         await super().send_headers(status=status, headers=headers)
 
+    async def authenticate(self) -> ApiError | None:
+        """Who is asking, from the headers alone; an error refuses the request unread."""
+        return None
+
+    async def _check(self) -> ApiError | None:
+        if self.scope["method"] != self.method:
+            return ApiError("method_not_allowed", f"Use {self.method}.", status=405)
+        declared = next((v for k, v in self.scope.get("headers", ()) if k == b"content-length"), b"")
+        error = await self.authenticate()
+        if error is None and declared.isdigit() and int(declared) > settings.REQUEST_MAX_BYTES:
+            error = too_large()
+        return error
+
     async def http_request(self, message: dict[str, Any]) -> None:
-        if "body" in message:
-            self.body.append(message["body"])
+        if self._refused:
+            return
+        if not self._checked:
+            self._checked = True
+            error = await self._guarded(self._check())
+            if error is not None:
+                self._refused = True
+                await self.fail(error)
+                return
+        chunk = message.get("body", b"")
+        self._size += len(chunk)
+        if self._size > settings.REQUEST_MAX_BYTES:
+            self._refused, self.body = True, []
+            await self.fail(too_large())
+            return
+        self.body.append(chunk)
         if not message.get("more_body"):
             self._task = asyncio.ensure_future(self._run(b"".join(self.body)))
+            self.body = []
+
+    async def _guarded(self, check: Any) -> ApiError | None:
+        try:
+            result: ApiError | None = await check
+        except CACHE_ERRORS as exc:
+            log.warning("shared cache unavailable checking %s: %s", self.scope.get("path"), type(exc).__name__)
+            return unavailable()
+        return result
 
     async def _run(self, body: bytes) -> None:
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
+from core.hosts import AllowedHosts
 from endpoints.gateway.consumers import gateway_routes
 from endpoints.transports.http import http_routes
 from endpoints.transports.websocket import websocket_routes
@@ -33,8 +34,9 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def build_application(django_app: Any) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
-            "http": URLRouter([*http_routes, *gateway_routes, re_path(r"", django_app)]),
-            "websocket": URLRouter(websocket_routes),
+            # ALLOWED_HOSTS for the channels routes too (Django's views check it again themselves).
+            "http": AllowedHosts(URLRouter([*http_routes, *gateway_routes, re_path(r"", django_app)])),
+            "websocket": AllowedHosts(URLRouter(websocket_routes)),
             "lifespan": lifespan,
         }
     )

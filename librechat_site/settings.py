@@ -300,6 +300,9 @@ UPSTREAM_FIRST_TOKEN_TIMEOUT = _float("UPSTREAM_FIRST_TOKEN_TIMEOUT", 60.0)
 UPSTREAM_IDLE_TIMEOUT = _float("UPSTREAM_IDLE_TIMEOUT", 30.0)
 UPSTREAM_MAX_CONNECTIONS = _int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
 MODELS_FETCH_TTL = _int("MODELS_FETCH_TTL", 120)
+#: The largest request body (and WebSocket message) the chat paths read, in bytes: past it, 413
+#: (an error event on a WebSocket).  Images travel as data URLs inside the JSON.
+REQUEST_MAX_BYTES = _int("REQUEST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 # --- Limits (LibreChat's variables and defaults) -----------------------------
 LIMIT_MESSAGE_IP = _bool("LIMIT_MESSAGE_IP", True)

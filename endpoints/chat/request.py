@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
+from core.consumers import too_large
 from core.errors import ApiError
 
 ROLES = {"system", "user", "assistant", "tool", "developer"}
 PART_TYPES = {"text", "image_url"}
 PARAMETERS = {"temperature", "top_p", "max_tokens", "stop"}
-MAX_BODY = 20 * 1024 * 1024
 #: The most completion tokens a chat may ask for (no model answers more; a larger number would
 #: only inflate the cost reserved against budgets).
 MAX_TOKENS = 1_000_000
@@ -94,8 +96,8 @@ def _surrogate_path(value: Any, path: str) -> str | None:
 
 def decode_json(body: bytes) -> Any:
     """The body as JSON: UTF-8, no NaN or Infinity, no lone surrogates, not absurdly deep."""
-    if len(body) > MAX_BODY:
-        raise ApiError("invalid_request", f"The body is larger than {MAX_BODY // (1024 * 1024)} MiB.", status=413)
+    if len(body) > settings.REQUEST_MAX_BYTES:
+        raise too_large()
     try:
         data = json.loads(body or b"null", parse_constant=_no_constants)
     except RecursionError:

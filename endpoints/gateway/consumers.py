@@ -50,19 +50,19 @@ class GatewayConsumer(StreamingHttpConsumer):
     """Authenticates by token and answers errors in OpenAI's ``{"error": {…}}`` shape."""
 
     method = "GET"
+    caller: Caller | None = None
 
-    async def respond(self, body: bytes) -> None:
-        if self.scope["method"] != self.method:
-            await self.send_error(ApiError("method_not_allowed", f"Use {self.method}.", status=405))
-            return
-        caller, how = await authenticate(self.scope)
-        if caller is None:
+    async def authenticate(self) -> ApiError | None:
+        self.caller, how = await authenticate(self.scope)
+        if self.caller is None:
             # OpenAI's SDKs send the key as a Bearer token: ours is the API token.
             message = f"{how} Pass your API token as the OpenAI api_key (Authorization: Bearer <token>)."
-            await self.send_error(ApiError("not_authenticated", message, status=401,
-                                           headers={"WWW-Authenticate": "Bearer"}))  # fmt: skip
-            return
-        await self.answer(caller, body)
+            return ApiError("not_authenticated", message, status=401, headers={"WWW-Authenticate": "Bearer"})
+        return None
+
+    async def respond(self, body: bytes) -> None:
+        assert self.caller is not None  # authenticate() refused anonymous requests
+        await self.answer(self.caller, body)
 
     async def answer(self, caller: Caller, body: bytes) -> None:
         raise NotImplementedError

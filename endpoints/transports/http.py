@@ -11,6 +11,7 @@ from contextlib import aclosing
 from channels.sessions import SessionMiddlewareStack
 from django.urls import re_path
 
+from core.caller import Caller
 from core.clientip import client_ip
 from core.consumers import JSON_HEADERS, SSE_HEADERS, StreamingHttpConsumer, compact_json, internal_error
 from core.errors import ApiError
@@ -21,16 +22,17 @@ from endpoints.transports.payloads import final_data, sse_frame
 
 
 class ChatConsumer(StreamingHttpConsumer):
+    caller: Caller | None = None
+
+    async def authenticate(self) -> ApiError | None:
+        self.caller, how = await authenticate(self.scope)
+        if self.caller is None:
+            return ApiError("not_authenticated", how, status=401, headers={"WWW-Authenticate": "Bearer"})
+        return None
+
     async def respond(self, body: bytes) -> None:
-        if self.scope["method"] != "POST":
-            await self.send_error(ApiError("method_not_allowed", "Use POST.", status=405))
-            return
-        caller, how = await authenticate(self.scope)
-        if caller is None:
-            await self.send_error(
-                ApiError("not_authenticated", how, status=401, headers={"WWW-Authenticate": "Bearer"})
-            )
-            return
+        caller = self.caller
+        assert caller is not None  # authenticate() refused anonymous requests
         session = ChatSession(caller, via="api", client_ip=client_ip(self.scope))
         async with aclosing(session.run(body)) as events:
             first = await anext(events)
