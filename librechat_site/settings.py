@@ -3,7 +3,9 @@
 Every variable is read through django-environ; a value that cannot be parsed
 stops start-up with ``ImproperlyConfigured`` naming the variable.  A ``.env``
 file next to ``manage.py`` is read first (LibreChat keeps its settings there),
-real environment variables win over it.
+real environment variables win over it.  ``ENV_FILE`` names another file, or
+none when empty: the test settings set it empty, so a developer's ``.env``
+never changes a test run.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-_dotenv = BASE_DIR / ".env"
-if _dotenv.is_file():
-    environ.Env.read_env(_dotenv, overwrite=False)
+#: The dotenv file read before the environment; ``ENV_FILE=`` (empty) reads none.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
+elif ENV_FILE and "ENV_FILE" in env.ENVIRON:
+    raise ImproperlyConfigured(f"ENV_FILE: there is no file {ENV_FILE!r} (leave it empty to read none)")
 
 #: The process environment, for request-time ``${VAR}`` interpolation in
 #: endpoint configuration (see ``endpoints.config.interpolate``).
@@ -346,5 +351,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
+    # asyncio logs "Using selector: EpollSelector" at DEBUG in every process: not news.
+    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}, "asyncio": {"level": "WARNING"}},
 }
