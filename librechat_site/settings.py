@@ -120,6 +120,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "channels",
     "django_ratelimit",  # its system checks vet the cache the limits count in (endpoints/limits.py)
     "endpoints",
@@ -224,8 +226,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/playground/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -236,6 +238,26 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "endpoints.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3.1 at /api/schema/, Swagger UI at /api/docs/ (endpoints/api/openapi/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LibreChat-compatible endpoints & models service",
+    "DESCRIPTION": "LibreChat's Endpoints API (/api/endpoints, /api/models, /api/keys), chat with streaming "
+    "(/api/chat), usage, personal API tokens, and an OpenAI-compatible gateway (/v1). Authenticate with "
+    "`Authorization: Bearer <token>` (make one on /tokens/) or a signed-in session. Every error is "
+    '`{"type", "message", …}` (the components named *Error); /v1 answers OpenAI\'s `{"error": {…}}`.',
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "tryItOutEnabled": False},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "endpoints.api.openapi.postprocess"],
 }
 
 LANGUAGE_CODE = "en-us"

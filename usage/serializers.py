@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import ApiError
@@ -24,6 +25,8 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 
 
+@extend_schema_field({"type": ["string", "null"], "pattern": r"^-?\d+(\.\d+)?$",
+                     "description": "USD as a decimal string; null: unknown (no price)"})  # fmt: skip
 class MoneyField(serializers.Field):
     """A Decimal as a plain decimal string; None stays None (cost unknown)."""
 
@@ -31,6 +34,7 @@ class MoneyField(serializers.Field):
         return money(value) if value is not None else None
 
 
+@extend_schema_field({"type": "string", "description": "YYYY-MM-DD (the whole day) or an ISO date-time"})
 class MomentField(serializers.Field):
     """An ISO date (``2026-11-27``: the whole day, in the server's time zone) or date-time."""
 
@@ -157,3 +161,11 @@ class SummarySerializer(serializers.Serializer):
     by_model = ModelTotalsSerializer(many=True)
     by_endpoint = EndpointTotalsSerializer(many=True)
     by_user = UserTotalsSerializer(many=True, required=False)
+
+
+class UsagePageSerializer(serializers.Serializer):
+    """``GET /api/usage`` (documentation only: the view writes the same keys)."""
+
+    results = UsageRecordSerializer(many=True)
+    totals = TotalsSerializer()
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")

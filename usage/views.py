@@ -18,16 +18,24 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from endpoints.api.openapi.errors import error_responses
 from usage import ledger as services
 from usage.budgets import load_config, money
 from usage.models import CREDITS_PER_USD, Balance, SpendingWindow, UsageRecord
-from usage.serializers import DEFAULT_PAGE_SIZE, SummarySerializer, TotalsSerializer, UsageQuerySerializer
+from usage.serializers import (
+    DEFAULT_PAGE_SIZE,
+    SummarySerializer,
+    TotalsSerializer,
+    UsagePageSerializer,
+    UsageQuerySerializer,
+)
 from usage.serializers import UsageRecordSerializer as RecordSerializer
 
 # --- API -----------------------------------------------------------------------------------
@@ -42,6 +50,8 @@ def _query(request: Request) -> UsageQuerySerializer:
 class UsageView(APIView):
     """The caller's records (admins: ``?user=<id|username|all>``), newest first, with totals."""
 
+    @extend_schema(operation_id="usage_list", tags=["usage"], summary="Your usage records, newest first, with totals", parameters=[UsageQuerySerializer],
+                   responses={200: UsagePageSerializer, **error_responses(400, 403, 404)})  # fmt: skip
     def get(self, request: Request) -> Response:
         query = _query(request)
         records = query.records(request.user)
@@ -61,6 +71,8 @@ class UsageView(APIView):
 class UsageSummaryView(APIView):
     """Totals per day, model and endpoint (and per user, for an admin asking ``?user=all``)."""
 
+    @extend_schema(operation_id="usage_summary", tags=["usage"], summary="Your usage totals per day, model and endpoint", parameters=[UsageQuerySerializer],
+                   responses={200: SummarySerializer, **error_responses(400, 403, 404)})  # fmt: skip
     def get(self, request: Request) -> Response:
         query = _query(request)
         summary = services.summary(query.records(request.user), by_user=query.everyone)
