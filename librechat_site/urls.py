@@ -31,3 +31,7 @@ urlpatterns = [
     path("usage/", include(usage_pages)),
     path("playground/", playground, name="playground"),
 ]
+
+#: Unknown URLs and crashes under /api/ and /v1/ answer the contract's JSON error, pages answer HTML.
+handler404 = "librechat_site.errors.not_found"
+handler500 = "librechat_site.errors.server_error"

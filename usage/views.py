@@ -57,7 +57,7 @@ class UsageView(APIView):
         records = query.records(request.user)
         size = query.validated_data.get("page_size", DEFAULT_PAGE_SIZE)
         try:
-            rows, cursor = services.page(records, query.validated_data.get("cursor"), size)
+            rows, cursor = services.page(records, query.validated_data.get("cursor") or None, size)
         except services.BadCursor as exc:
             raise ApiError("invalid_request", str(exc), errors={"cursor": [str(exc)]}) from None
         url = request.build_absolute_uri()

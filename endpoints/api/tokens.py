@@ -41,7 +41,8 @@ class NewTokenSerializer(TokenSerializer):
 
 
 class TokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, help_text="What it is for, e.g. 'laptop' or 'CI'.")
+    # Not trimmed here: the length limit is on what was sent (personal.create trims and refuses a blank name).
+    name = serializers.CharField(max_length=100, trim_whitespace=False, help_text="What it is for, e.g. 'laptop'.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty or null: never.")
 
 

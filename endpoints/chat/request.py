@@ -98,14 +98,20 @@ def _messages(value: Any, errors: _Errors) -> list[dict[str, Any]]:
             errors.add(where, "Must be an object with role and content.")
             continue
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a dict or list is not hashable: check the type first
             errors.add(f"{where}.role", f"Must be one of {', '.join(sorted(ROLES))}.")
         content = message.get("content")
         if isinstance(content, list):
             for p, part in enumerate(content):
-                if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+                if (
+                    not isinstance(part, dict)
+                    or not isinstance(part.get("type"), str)
+                    or part["type"] not in PART_TYPES
+                ):
                     errors.add(f"{where}.content[{p}]", "Parts must be {type: text} or {type: image_url}.")
-                elif part["type"] == "image_url" and not isinstance((part.get("image_url") or {}).get("url"), str):
+                elif part["type"] == "image_url" and not isinstance(
+                    part["image_url"].get("url") if isinstance(part.get("image_url"), dict) else None, str
+                ):
                     errors.add(f"{where}.content[{p}].image_url.url", "Must be a URL or a data: URL.")
         elif content is None:
             if not (role == "assistant" and message.get("tool_calls")):
@@ -133,7 +139,8 @@ def parse_call(data: Any) -> ChatCall:
     stream = data.get("stream", True)
     if not isinstance(stream, bool):
         errors.add("stream", "Must be true or false.")
-    params = data.get("parameters") or {}
+    params = data.get("parameters")
+    params = {} if params is None else params  # null is "none"; false, 0, "" or [] are mistakes
     if not isinstance(params, dict):
         errors.add("parameters", "Must be an object.")
         params = {}

@@ -144,7 +144,9 @@ class GatewayConsumer(StreamingHttpConsumer):
 
     async def respond(self, body: bytes) -> None:
         if self.scope["method"] != self.method:
-            await self.send_error(ApiError("method_not_allowed", f"Use {self.method}.", status=405))
+            await self.send_error(
+                ApiError("method_not_allowed", f"Use {self.method}.", status=405, headers={"Allow": self.method})
+            )
             return
         caller, how = await authenticate(self.scope)
         if caller is None:

@@ -96,7 +96,7 @@ def _tools(value: Any, errors: _Errors) -> list[dict[str, Any]] | None:
 
 
 def _tool_choice(value: Any, errors: _Errors) -> Any:
-    if value is None or value in TOOL_CHOICES:
+    if value is None or (isinstance(value, str) and value in TOOL_CHOICES):  # a dict is not hashable
         return value
     if isinstance(value, dict) and isinstance((value.get("function") or {}).get("name"), str):
         return value
@@ -107,7 +107,7 @@ def _tool_choice(value: Any, errors: _Errors) -> Any:
 def _response_format(value: Any, errors: _Errors) -> dict[str, Any] | None:
     if value is None:
         return None
-    if isinstance(value, dict) and value.get("type") in RESPONSE_FORMATS:
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and value["type"] in RESPONSE_FORMATS:
         return value
     errors.add("response_format", "Must be an object whose type is text, json_object or json_schema.")
     return None

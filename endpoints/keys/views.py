@@ -33,7 +33,7 @@ from endpoints.keys import store as userkeys
 DELETE_ALL_HINT = "Specify either all=true to delete."  # LibreChat's exact text
 
 
-@extend_schema_field({"type": ["string", "integer", "null"], "description": "ISO 8601, epoch ms, or null: never"})
+@extend_schema_field({"type": ["string", "integer"], "description": "ISO 8601, epoch ms, or null: never"})
 class ExpiryField(serializers.Field):
     """LibreChat's ``expiresAt``: an ISO 8601 date (or epoch milliseconds, as ``new Date()`` takes);
     empty, null or ``"never"`` for no expiry."""
@@ -102,7 +102,7 @@ class KeysView(APIView):
         return Response(status=201)
 
     @extend_schema(operation_id="keys_status", tags=["your provider keys"], summary="When your key for an endpoint expires",
-                   parameters=[OpenApiParameter("name", OpenApiTypes.STR, required=True)],
+                   parameters=[OpenApiParameter("name", {"type": "string", "minLength": 1}, required=True)],
                    responses={200: readapi.KEY_STATUS, **error_responses(400)})  # fmt: skip
     def get(self, request: Request) -> Response:
         name = request.query_params.get("name", "")

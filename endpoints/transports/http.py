@@ -108,7 +108,7 @@ class ChatConsumer(StreamingHttpConsumer):
 
     async def respond(self, body: bytes) -> None:
         if self.scope["method"] != "POST":
-            await self.send_error(ApiError("method_not_allowed", "Use POST.", status=405))
+            await self.send_error(ApiError("method_not_allowed", "Use POST.", status=405, headers={"Allow": "POST"}))
             return
         caller, how = await authenticate(self.scope)
         if caller is None:

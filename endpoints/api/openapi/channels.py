@@ -52,18 +52,27 @@ MESSAGE = {
                 {"type": "null"},
             ],
         },
-        "tool_call_id": STRING,
-        "tool_calls": {"type": "array", "items": TOOL_CALL},
     },
+    "description": "Other keys (a tool message's `tool_call_id`, an assistant message's `tool_calls` …) are passed "
+    "on to the provider as they are.",
 }  # fmt: skip
 TOOLS = {
     "type": "array",
+    "description": 'OpenAI\'s tools: `[{"type": "function", "function": {"name", "description", "parameters"}}]`.',
+    "items": {"type": "object", "required": ["function"], "properties": {"function": {"type": "object"}}},
+}
+GATEWAY_TOOLS = {
+    **TOOLS,
     "items": {"type": "object", "required": ["function"], "properties": {
-        "type": {"const": "function"},
-        "function": {"type": "object", "required": ["name"], "properties": {"name": STRING, "parameters": {
-            "type": "object"}}},
-    }},
+        "function": {"type": "object", "required": ["name"], "properties": {"name": STRING}}}},
 }  # fmt: skip
+
+
+def nullable(schema: Any) -> dict[str, Any]:
+    """``schema``, or null (which the parsers read as "not given")."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 USAGE = {
     "type": "object",
     "required": ["prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "estimated"],
@@ -86,22 +95,22 @@ SCHEMAS: dict[str, Any] = {
             "endpoint": {"type": "string", "minLength": 1, "description": "A name of GET /api/endpoints."},
             "model": {"type": "string", "description": "A model id of that endpoint (assistants: optional)."},
             "messages": {"type": "array", "minItems": 1, "items": {"$ref": REF + "ChatMessage"}},
-            "conversationId": STRING,
+            "conversationId": nullable(STRING),
             "stream": {"type": "boolean", "default": True, "description": "false: one JSON answer."},
-            "parameters": {"type": "object", "properties": {
+            "parameters": {"type": ["object", "null"], "properties": {name: nullable(schema) for name, schema in {
                 "temperature": {"type": "number", "minimum": 0, "maximum": 2},
                 "top_p": {"type": "number", "minimum": 0, "maximum": 1},
                 "max_tokens": {"type": "integer", "minimum": 1},
                 "stop": {"oneOf": [STRING, {"type": "array", "items": STRING}]},
-            }, "additionalProperties": True},
-            "tools": TOOLS,
-            "tool_choice": {},
-            "response_format": {"type": "object"},
-            "assistant_id": STRING,
-            "thread_id": STRING,
-            "run_id": STRING,
-            "tool_outputs": {"type": "array", "items": {"type": "object", "properties": {
-                "tool_call_id": STRING, "output": STRING}}},
+            }.items()}, "additionalProperties": True, "description": "Other keys are passed on to the provider."},
+            "tools": nullable(TOOLS),
+            "tool_choice": {"description": "Passed on to the provider."},
+            "response_format": {"description": "An object, passed on (anything else is ignored)."},
+            "assistant_id": nullable(STRING),
+            "thread_id": nullable(STRING),
+            "run_id": nullable(STRING),
+            "tool_outputs": nullable({"type": "array", "items": {"type": "object"},
+                                      "description": "Assistants: `[{tool_call_id, output}]` for a requires_action."}),
         },
     },
     "ChatCreatedEvent": {
@@ -160,19 +169,21 @@ SCHEMAS: dict[str, Any] = {
             "model": {"type": "string", "minLength": 1,
                       "description": '"<endpoint>/<model id>", or a bare id offered by one endpoint only.'},
             "messages": {"type": "array", "minItems": 1, "items": {"$ref": REF + "ChatMessage"}},
-            "stream": {"type": "boolean", "default": False},
-            "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-            "max_tokens": {"type": "integer", "minimum": 1},
-            "max_completion_tokens": {"type": "integer", "minimum": 1},
-            "stop": {"oneOf": [STRING, {"type": "array", "items": STRING}]},
-            "n": {"const": 1},
-            "tools": TOOLS,
-            "tool_choice": {},
-            "response_format": {"type": "object", "required": ["type"], "properties": {
-                "type": {"enum": ["text", "json_object", "json_schema"]}}},
-            "user": STRING,
+            **{name: nullable(schema) for name, schema in {
+                "stream": {"type": "boolean", "default": False},
+                "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "max_completion_tokens": {"type": "integer", "minimum": 1},
+                "stop": {"oneOf": [STRING, {"type": "array", "items": STRING}]},
+                "n": {"const": 1},
+                "tools": GATEWAY_TOOLS,
+                "response_format": {"type": "object", "required": ["type"], "properties": {
+                    "type": {"enum": ["text", "json_object", "json_schema"]}}},
+                "user": STRING,
+            }.items()},
+            "tool_choice": {"description": '"none", "auto", "required" or {"type": "function", "function": {"name"}}'},
         },
     },
     "OpenAIChatCompletion": {
@@ -228,6 +239,12 @@ EVENT_SCHEMAS = {
     "final": "ChatFinalEvent", "requires_action": "ChatRequiresActionEvent", "error": "Error",
 }  # fmt: skip
 
+
+def _json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    """An SSE ``data:`` field holding JSON that matches ``schema`` (how OpenAPI 3.1/3.2 say it)."""
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
 SSE_DESCRIPTION = (
     "Server-sent events: each frame is `event: <name>` and `data: <JSON object>`. In order: `created`; "
     "a `fallback` per model tried instead; `delta`s (and, for assistants, `step`s); then exactly one of "
@@ -235,7 +252,25 @@ SSE_DESCRIPTION = (
     "Each event's data is the component named in `x-sse-events`. Anything that fails before the first "
     "token is an HTTP error instead."
 )
+SCHEMAS["ChatEventStreamItem"] = {
+    "description": SSE_DESCRIPTION,
+    "oneOf": [
+        {"type": "object", "required": ["event", "data"], "properties": {
+            "event": {"const": event}, "data": _json_data({"$ref": REF + EVENT_SCHEMAS[event]})}}
+        for event in EVENTS
+    ],
+}  # fmt: skip
+SCHEMAS["OpenAIChatCompletionStreamItem"] = {
+    "description": "A `data:` frame: a chunk, an error (`{\"error\": …}`, then the stream ends) or `[DONE]`.",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"anyOf": [
+        {"const": "[DONE]"},
+        _json_data({"oneOf": [{"$ref": REF + "OpenAIChatCompletionChunk"}, {"$ref": REF + "OpenAIError"}]}),
+    ]}},
+}  # fmt: skip
 CHAT_ERRORS = (400, 401, 402, 404, 405, 413, 429, 500, 502, 503, 504)
+HELLO = {"role": "user", "content": "Hello!"}
 BEARER: list[dict[str, list[str]]] = [{"tokenAuth": []}, {"cookieAuth": []}]
 
 
@@ -260,16 +295,22 @@ def paths() -> dict[str, Any]:
             "description": "Runs through the limits, budgets and fallbacks; every request is recorded in usage. "
             "A signed-in browser may use its session (same-origin requests only).",
             "security": BEARER,
-            "requestBody": {"required": True, "content": _json("ChatRequest")},
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": REF + "ChatRequest"},
+                "examples": {
+                    "streamed": {"summary": "Streamed (server-sent events)", "value": {
+                        "endpoint": "openAI", "model": "gpt-4o-mini", "messages": [HELLO]}},
+                    "json": {"summary": "One JSON answer", "value": {
+                        "endpoint": "openAI", "model": "gpt-4o-mini", "messages": [HELLO], "stream": False,
+                        "parameters": {"temperature": 0.2, "max_tokens": 200}}},
+                },
+            }}},
             "responses": {
                 "200": {
                     "description": "`stream: true` (the default): server-sent events; `stream: false`: the final "
                     "object (or, for an assistants run that waits for tool outputs, the requires_action one).",
                     "content": {
-                        "text/event-stream": {
-                            "schema": {"type": "string", "description": SSE_DESCRIPTION},
-                            "x-sse-events": {e: {"$ref": REF + EVENT_SCHEMAS[e]} for e in EVENTS},
-                        },
+                        "text/event-stream": {"schema": {"$ref": REF + "ChatEventStreamItem"}},
                         "application/json": {"schema": {"oneOf": [{"$ref": REF + "ChatFinalEvent"},
                                                                   {"$ref": REF + "ChatRequiresActionEvent"}]}},
                     },
@@ -299,15 +340,23 @@ def paths() -> dict[str, Any]:
             "tags": ["OpenAI-compatible gateway"],
             "summary": "OpenAI's Chat Completions for any configured endpoint; the official SDKs work unchanged",
             "security": gateway_security,
-            "requestBody": {"required": True, "content": _json("OpenAIChatCompletionRequest")},
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": REF + "OpenAIChatCompletionRequest"},
+                "examples": {
+                    "completion": {"summary": "One chat.completion", "value": {
+                        "model": "openAI/gpt-4o-mini", "messages": [HELLO]}},
+                    "stream": {"summary": "Streamed chunks with usage", "value": {
+                        "model": "openAI/gpt-4o-mini", "messages": [HELLO], "stream": True,
+                        "stream_options": {"include_usage": True}}},
+                },
+            }}},
             "responses": {
                 "200": {
                     "description": "A `chat.completion`, or with `stream: true` `chat.completion.chunk` frames "
                     "ending with `data: [DONE]` (an error after the first chunk is a `data: {\"error\": …}` frame).",
                     "content": {
                         **_json("OpenAIChatCompletion"),
-                        "text/event-stream": {"schema": {"type": "string"},
-                                              "x-sse-data": {"$ref": REF + "OpenAIChatCompletionChunk"}},
+                        "text/event-stream": {"schema": {"$ref": REF + "OpenAIChatCompletionStreamItem"}},
                     },
                 },
                 **_rate_limited(raw_error_responses(*CHAT_ERRORS, openai=True)),
