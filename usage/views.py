@@ -118,7 +118,10 @@ def spend_chart(by_day: list[dict[str, Any]], first: date, last: date) -> dict[s
         {"y": round(PLOT_TOP + plot_height * (1 - share), 2), "text": "$" + money(top * Decimal(str(share)))}
         for share in (0, 0.5, 1)
     ]
+    # Nothing spent: no bars to scale, so no axis either (three "$0" ticks say nothing); the page says why.
+    requests = sum(bar.requests for bar in bars)
     return {"bars": bars, "labels": labels, "ticks": ticks, "width": CHART_WIDTH, "height": CHART_HEIGHT,
+            "empty": not top, "requests": requests, "days": len(days),
             "left": PLOT_LEFT, "baseline": PLOT_TOP + plot_height, "right": CHART_WIDTH - PLOT_RIGHT,
             "total": money(sum((rows[d]["cost_usd"] for d in days if d in rows), Decimal(0))), "first": first,
             "last": last}  # fmt: skip
