@@ -60,7 +60,8 @@ def test_it_shows_each_endpoint_as_this_person_stands_with_it(client):
     assert 'data-endpoint="unset-one" data-state="unset"' in page
     assert "ask the administrator to set FIRSTRUN_UNSET_KEY" in page
     assert "last test failed" in page and "boom" not in page  # the details are for staff
-    assert 'base_url="http://testserver/v1"' in page  # the OpenAI SDK snippet
+    assert 'base_url="http://testserver/v1", api_key="&lt;your API token&gt;"' in page  # the OpenAI SDK snippet
+    assert 'model="ready-one/m1"' in page
     for link in ("/playground/", "/keys/", "/tokens/", "/usage/", "/api/docs/"):
         assert f'href="{link}"' in page, link
     assert 'href="/admin/"' not in page

@@ -60,12 +60,20 @@ def endpoint_states(user: Any) -> list[EndpointState]:
     return states
 
 
+def sdk_example(request: HttpRequest, states: list[EndpointState] | None = None, key: str = "") -> dict[str, str]:
+    """What ``templates/openai_snippet.html`` shows: this server's /v1, a key, a model to ask."""
+    ready = [s.name for s in states if s.state == "ready"] if states is not None else None
+    model = "<endpoint>/<model id>"
+    for name, endpoint in get_snapshot().endpoints.items():
+        if endpoint.models and (ready is None or name in ready):
+            model = f"{name}/{endpoint.models[0].id}"
+            break
+    return {"base_url": request.build_absolute_uri("/v1"), "key": key or "<your API token>", "model": model}
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "home.html", {"setup_needed": setup.needed()})
-    context = {
-        "endpoints": endpoint_states(request.user),
-        "base_url": request.build_absolute_uri("/v1"),
-    }
-    return render(request, "home.html", context)
+    states = endpoint_states(request.user)
+    return render(request, "home.html", {"endpoints": states, "sdk": sdk_example(request, states)})

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from endpoints.api.home import sdk_example
 from endpoints.auth import personal, setup
 
 EXPIRY_CHOICES = [("7", "in 7 days"), ("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"),
@@ -54,7 +55,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
         "others": personal.everyone().exclude(user=user) if user.is_staff else None,
         "expiry_choices": EXPIRY_CHOICES,
         "default": DEFAULT_EXPIRY,
-        "base_url": request.build_absolute_uri("/v1"),
+        "sdk": sdk_example(request, key=new.key) if new else None,
     }
     return render(request, "tokens.html", context)
 
