@@ -101,6 +101,9 @@ def test_it_refuses_a_wrong_setup_token_and_weak_passwords(client):
     assert weak.status_code == 200 and "too short" in text(weak)
     differ = client.post(setup.path(), {"username": "admin", "password1": "a long pass 9x", "password2": "another"})
     assert "The two passwords differ." in text(differ)
+    spaces = client.post(setup.path(), {"username": "the admin", "password1": "a long pass 9x",
+                                        "password2": "a long pass 9x"})  # fmt: skip
+    assert spaces.status_code == 200 and "Enter a valid username" in text(spaces)
     assert not get_user_model().objects.exists()
 
 
