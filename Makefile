@@ -1,5 +1,5 @@
 .PHONY: run serve test lint bench
-run:   ## install and start on SQLite with the shipped librechat.yaml
+run:   ## install and start (uvicorn, 1 worker, DEBUG off) on SQLite with the shipped librechat.yaml; prints the first-admin link
 	scripts/run
 test:  ## install and run lint + the whole test suite (SQLite, then PostgreSQL + Redis)
 	scripts/test

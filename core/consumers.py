@@ -73,7 +73,7 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
 
     async def _check(self) -> ApiError | None:
         if self.scope["method"] != self.method:
-            return ApiError("method_not_allowed", f"Use {self.method}.", status=405)
+            return ApiError("method_not_allowed", f"Use {self.method}.", status=405, headers={"Allow": self.method})
         declared = next((v for k, v in self.scope.get("headers", ()) if k == b"content-length"), b"")
         error = await self.authenticate()
         if error is None and declared.isdigit() and int(declared) > settings.REQUEST_MAX_BYTES:

@@ -15,10 +15,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from endpoints.catalog.diagnostics import test_and_remember
 from endpoints.catalog.snapshot import build_snapshot
 from endpoints.config.export import export
 from endpoints.config.seed import store_key
-from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
+from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, Source
 
 MASK_PREFIX = "stored encrypted: "
 
@@ -172,9 +173,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
-        from endpoints.catalog.diagnostics import test_connection
-
-        self._for_each_enabled(request, queryset, test_connection)
+        self._for_each_enabled(request, queryset, test_and_remember)
 
     @admin.action(description="Refresh models from upstream")
     def refresh_models(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
@@ -204,3 +203,52 @@ class EndpointModelAdmin(admin.ModelAdmin):
         if not change:
             obj.source = Source.ADMIN
         super().save_model(request, obj, form, change)
+
+
+# --- API tokens: only masked, never their keys ------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Personal tokens are made by their owners on /tokens/ (the key is shown to them once)."""
+
+    list_display = ("name", "user", "masked", "kind", "created_at", "last_used_at", "expires_at", "state")
+    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "prefix", "user__username")
+    fields = ("user", "name", "kind", "masked", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = ("user", "kind", "masked", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="token")
+    def masked(self, obj: ApiToken) -> str:
+        return f"{obj.prefix}…"
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        from endpoints.auth.personal import revoke_all
+
+        count = revoke_all(queryset)
+        self.message_user(request, f"Revoked {count} token(s); they stop working within seconds.", messages.SUCCESS)
+
+
+def _mask_drf_tokens() -> None:
+    """DRF's token admin lists keys in clear: show their first characters only."""
+    from rest_framework.authtoken.admin import TokenAdmin
+    from rest_framework.authtoken.models import TokenProxy
+
+    class MaskedTokenAdmin(TokenAdmin):
+        list_display = ("masked", "user", "created")
+
+        @admin.display(description="key")
+        def masked(self, obj: Any) -> str:
+            return f"{obj.key[:4]}…"
+
+    if admin.site.is_registered(TokenProxy):
+        admin.site.unregister(TokenProxy)
+    admin.site.register(TokenProxy, MaskedTokenAdmin)
+
+
+_mask_drf_tokens()

@@ -24,17 +24,26 @@ class EndpointsConfig(AppConfig):
 
         setting_changed.connect(setting, weak=False, dispatch_uid="bump-on-setting")
         from django.contrib.auth import get_user_model
+        from django.core.signals import request_finished
         from rest_framework.authtoken.models import Token
 
-        from endpoints.auth import tokens
+        from endpoints.auth import lastused, tokens
+        from endpoints.models import ApiToken
 
         def token_gone(instance: Token, **_kwargs: object) -> None:
             tokens.forget(instance.key)
+
+        def api_token_changed(instance: ApiToken, **_kwargs: object) -> None:
+            tokens.forget_hash(instance.key_hash)
 
         def user_changed(instance: object, **_kwargs: object) -> None:
             tokens.forget_user(instance.pk)  # type: ignore[attr-defined]
 
         post_delete.connect(token_gone, sender=Token, weak=False, dispatch_uid="forget-token")
+        post_save.connect(api_token_changed, sender=ApiToken, weak=False, dispatch_uid="forget-api-token")
+        post_delete.connect(api_token_changed, sender=ApiToken, weak=False, dispatch_uid="forget-api-token-del")
+        # "last used" of personal tokens is written once the response has gone (endpoints/auth/lastused.py).
+        request_finished.connect(lastused.on_request_finished, weak=False, dispatch_uid="token-last-used")
         post_save.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid="forget-user-tokens")
         post_delete.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid="forget-user-tokens-del")
         for model in (Endpoint, AzureGroup, EndpointModel):

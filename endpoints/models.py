@@ -216,3 +216,48 @@ class AssistantThread(models.Model):
 
     def __str__(self) -> str:
         return self.thread_id
+
+
+class TokenKind(models.TextChoices):
+    """What a token may do. Personal tokens act as their owner; a later kind ("service") will act
+    for end users and carry its own permissions."""
+
+    PERSONAL = "personal", "personal"
+
+
+class ApiToken(models.Model):
+    """A named API token (``Authorization: Bearer lcp_…``), as ``endpoints.auth.tokens`` resolves it.
+
+    Only the SHA-256 of the key is stored (the key is shown once, when it is made); ``prefix``
+    is its first characters, enough to recognise it.  A revoked or expired token stops
+    working within the delay documented in ``endpoints.auth.tokens``.  ``last_used_at`` is
+    written at most once a minute per token, off the response path.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    kind = models.CharField(max_length=20, choices=TokenKind.choices, default=TokenKind.PERSONAL)
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'laptop' or 'CI'.")
+    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_revoked")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def state(self) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        from django.utils import timezone
+
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

@@ -3,7 +3,9 @@
 Every variable is read through django-environ; a value that cannot be parsed
 stops start-up with ``ImproperlyConfigured`` naming the variable.  A ``.env``
 file next to ``manage.py`` is read first (LibreChat keeps its settings there),
-real environment variables win over it.
+real environment variables win over it.  ``ENV_FILE`` names another file, or
+none when empty: the test settings set it empty, so a developer's ``.env``
+never changes a test run.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-_dotenv = BASE_DIR / ".env"
-if _dotenv.is_file():
-    environ.Env.read_env(_dotenv, overwrite=False)
+#: The dotenv file read before the environment; ``ENV_FILE=`` (empty) reads none.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
+elif ENV_FILE and "ENV_FILE" in env.ENVIRON:
+    raise ImproperlyConfigured(f"ENV_FILE: there is no file {ENV_FILE!r} (leave it empty to read none)")
 
 #: The process environment, for request-time ``${VAR}`` interpolation in
 #: endpoint configuration (see ``endpoints.config.interpolate``).
@@ -115,6 +120,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "channels",
     "django_ratelimit",  # its system checks vet the cache the limits count in (endpoints/limits.py)
     "endpoints",
@@ -219,8 +226,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/playground/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -229,8 +236,31 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # The API speaks JSON (as LibreChat's clients do); other bodies are 415 unsupported_media_type.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "endpoints.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3.1 at /api/schema/, Swagger UI at /api/docs/ (endpoints/api/openapi/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LibreChat-compatible endpoints & models service",
+    "DESCRIPTION": "LibreChat's Endpoints API (/api/endpoints, /api/models, /api/keys), chat with streaming "
+    "(/api/chat), usage, personal API tokens, and an OpenAI-compatible gateway (/v1). Authenticate with "
+    "`Authorization: Bearer <token>` (make one on /tokens/) or a signed-in session. Every error is "
+    '`{"type", "message", …}` (the components named *Error); /v1 answers OpenAI\'s `{"error": {…}}`.',
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "tryItOutEnabled": False},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess"],
 }
 
 LANGUAGE_CODE = "en-us"
@@ -358,5 +388,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}},
+    # asyncio logs "Using selector: EpollSelector" at DEBUG in every process: not news.
+    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}, "asyncio": {"level": "WARNING"}},
 }

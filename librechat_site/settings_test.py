@@ -1,9 +1,14 @@
 """Settings for the test suite: the normal settings with TESTING on (no SECRET_KEY
-or CREDS_KEY needed; development keys are used)."""
+or CREDS_KEY needed; development keys are used).
+
+A developer's ``.env`` is never read (``ENV_FILE`` is emptied before the settings
+load), so ``scripts/run`` then ``scripts/test`` behaves as ``scripts/test`` alone;
+server processes started by tests inherit that from this process's environment."""
 
 import os
 
 os.environ.setdefault("TESTING", "true")
+os.environ["ENV_FILE"] = ""
 
 # Parallel workers (pytest-xdist) each get their own Redis database, so one
 # worker's cache.clear() cannot wipe another's counters.

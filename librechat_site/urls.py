@@ -3,22 +3,35 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from endpoints.api.home import home
 from endpoints.api.playground import playground
+from endpoints.auth import pages as auth_pages
 from endpoints.keys import pages
 from librechat_site import health
 from usage.urls import page_patterns as usage_pages
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/", include("usage.urls")),
     path("api/", include("endpoints.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("keys/", pages.keys_page, name="keys"),
+    path("tokens/", auth_pages.tokens_page, name="tokens"),
+    path("setup/<str:token>/", auth_pages.setup_page, name="setup"),
     path("usage/", include(usage_pages)),
     path("playground/", playground, name="playground"),
 ]
+
+#: Unknown URLs and crashes under /api/ and /v1/ answer the contract's JSON error, pages answer HTML.
+handler404 = "librechat_site.errors.not_found"
+handler500 = "librechat_site.errors.server_error"

@@ -168,7 +168,7 @@ def assert_rejected(path: Path, expected: list[Expectation], before: dict[str, A
             assert any(line.endswith(f"(line {want.line})") for line in found), (
                 f"expected (line {want.line}) for {want.path!r}:\n{err.getvalue()}"
             )
-    assert "change(s) changed" not in out.getvalue()
+    assert "applied" not in out.getvalue()
     after = snapshot()
     for table in before:
         assert len(after[table]) == len(before[table]), f"{table}: row count changed"

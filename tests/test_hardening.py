@@ -131,7 +131,7 @@ def test_it_refuses_json_nested_too_deeply(server, path, body):
 def test_it_refuses_deep_json_and_binary_frames_on_the_websocket(server):
     url = server.url.replace("http://", "ws://") + "/ws/chat/"
     with connect(url, additional_headers={"Authorization": f"Bearer {api_token()}"}) as ws:
-        ws.send('{"x": ' + _deep(100_000) + '}')
+        ws.send('{"x": ' + _deep(100_000) + "}")
         deep = json.loads(ws.recv(timeout=10))
         ws.send(b"\x00\x01binary")
         binary = json.loads(ws.recv(timeout=10))

@@ -85,10 +85,11 @@ def test_it_sends_anonymous_visitors_to_sign_in(client):
     assert response["Location"] == "/accounts/login/?next=/playground/"
 
 
-def test_it_lands_on_the_playground_after_signing_in(client, alice):
+def test_it_lands_on_the_home_page_after_signing_in_which_links_to_the_playground(client, alice):
     response = client.post("/accounts/login/", {"username": "alice", "password": "pw-alice"})
     assert response.status_code == 302
-    assert response["Location"] == "/playground/"
+    assert response["Location"] == "/"
+    assert 'href="/playground/"' in client.get("/").content.decode()
     assert client.get("/playground/").status_code == 200
 
 

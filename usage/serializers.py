@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import ApiError
@@ -24,6 +25,8 @@ MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 
 
+@extend_schema_field({"type": ["string", "null"], "pattern": r"^-?\d+(\.\d+)?$",
+                     "description": "USD as a decimal string; null: unknown (no price)"})  # fmt: skip
 class MoneyField(serializers.Field):
     """A Decimal as a plain decimal string; None stays None (cost unknown)."""
 
@@ -31,6 +34,8 @@ class MoneyField(serializers.Field):
         return money(value) if value is not None else None
 
 
+@extend_schema_field({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"const": ""}],
+                     "description": "YYYY-MM-DD (the whole day) or an ISO date-time; empty: not given"})  # fmt: skip
 class MomentField(serializers.Field):
     """An ISO date (``2026-11-27``: the whole day, in the server's time zone) or date-time."""
 
@@ -64,12 +69,15 @@ def _end(moment: date | datetime) -> datetime:
 class UsageQuerySerializer(serializers.Serializer):
     """``from``, ``to``, ``endpoint``, ``model``, ``status``, ``user`` (admins), ``cursor``, ``page_size``."""
 
+    # An empty parameter means "not given" (allow_blank says so in the schema, too).
     to = MomentField(required=False)
-    endpoint = serializers.CharField(required=False, max_length=100)
-    model = serializers.CharField(required=False, max_length=255)
-    status = serializers.ChoiceField(required=False, choices=Status.choices)
-    user = serializers.CharField(required=False, max_length=150)
-    cursor = serializers.CharField(required=False, max_length=200)
+    endpoint = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    status = serializers.ChoiceField(required=False, allow_blank=True, choices=Status.choices)
+    user = serializers.CharField(required=False, allow_blank=True, max_length=150,
+                                 help_text="Staff: a user id or username, or all")  # fmt: skip
+    cursor = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                   help_text="The `next` link's cursor (opaque)")  # fmt: skip
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -87,7 +95,7 @@ class UsageQuerySerializer(serializers.Serializer):
 
     def owner(self, caller: Any) -> Any:
         """Whose records: the caller's, or (admins only) another user's; None for everyone's."""
-        wanted = self.validated_data.get("user")
+        wanted = self.validated_data.get("user") or None
         if wanted is None or wanted in (str(caller.pk), caller.get_username()):
             return caller
         if not caller.is_staff:
@@ -157,3 +165,11 @@ class SummarySerializer(serializers.Serializer):
     by_model = ModelTotalsSerializer(many=True)
     by_endpoint = EndpointTotalsSerializer(many=True)
     by_user = UserTotalsSerializer(many=True, required=False)
+
+
+class UsagePageSerializer(serializers.Serializer):
+    """``GET /api/usage`` (documentation only: the view writes the same keys)."""
+
+    results = UsageRecordSerializer(many=True)
+    totals = TotalsSerializer()
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")

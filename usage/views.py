@@ -16,17 +16,25 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.openapi.errors import error_responses
 from usage import reports
 from usage.budgets.config import load_config
 from usage.models import CREDITS_PER_USD, Balance, SpendingWindow, UsageRecord
 from usage.money import money
-from usage.serializers import DEFAULT_PAGE_SIZE, SummarySerializer, TotalsSerializer, UsageQuerySerializer
+from usage.serializers import (
+    DEFAULT_PAGE_SIZE,
+    SummarySerializer,
+    TotalsSerializer,
+    UsagePageSerializer,
+    UsageQuerySerializer,
+)
 from usage.serializers import UsageRecordSerializer as RecordSerializer
 
 # --- API -----------------------------------------------------------------------------------
@@ -41,12 +49,14 @@ def _query(request: Request) -> UsageQuerySerializer:
 class UsageView(APIView):
     """The caller's records (admins: ``?user=<id|username|all>``), newest first, with totals."""
 
+    @extend_schema(operation_id="usage_list", tags=["usage"], summary="Your usage records, newest first, with totals", parameters=[UsageQuerySerializer],
+                   responses={200: UsagePageSerializer, **error_responses(400, 403, 404)})  # fmt: skip
     def get(self, request: Request) -> Response:
         query = _query(request)
         records = query.records(request.user)
         size = query.validated_data.get("page_size", DEFAULT_PAGE_SIZE)
         try:
-            rows, cursor = reports.page(records, query.validated_data.get("cursor"), size)
+            rows, cursor = reports.page(records, query.validated_data.get("cursor") or None, size)
         except reports.BadCursor as exc:
             raise ApiError("invalid_request", str(exc), errors={"cursor": [str(exc)]}) from None
         url = request.build_absolute_uri()
@@ -60,6 +70,8 @@ class UsageView(APIView):
 class UsageSummaryView(APIView):
     """Totals per day, model and endpoint (and per user, for an admin asking ``?user=all``)."""
 
+    @extend_schema(operation_id="usage_summary", tags=["usage"], summary="Your usage totals per day, model and endpoint", parameters=[UsageQuerySerializer],
+                   responses={200: SummarySerializer, **error_responses(400, 403, 404)})  # fmt: skip
     def get(self, request: Request) -> Response:
         query = _query(request)
         summary = reports.summary(query.records(request.user), by_user=query.everyone)
@@ -105,7 +117,10 @@ def spend_chart(by_day: list[dict[str, Any]], first: date, last: date) -> dict[s
         {"y": round(PLOT_TOP + plot_height * (1 - share), 2), "text": "$" + money(top * Decimal(str(share)))}
         for share in (0, 0.5, 1)
     ]
+    # Nothing spent: no bars to scale, so no axis either (three "$0" ticks say nothing); the page says why.
+    requests = sum(bar.requests for bar in bars)
     return {"bars": bars, "labels": labels, "ticks": ticks, "width": CHART_WIDTH, "height": CHART_HEIGHT,
+            "empty": not top, "requests": requests, "days": len(days),
             "left": PLOT_LEFT, "baseline": PLOT_TOP + plot_height, "right": CHART_WIDTH - PLOT_RIGHT,
             "total": money(sum((rows[d]["cost_usd"] for d in days if d in rows), Decimal(0))), "first": first,
             "last": last}  # fmt: skip

@@ -14,11 +14,15 @@ import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.openapi import readapi
+from core.openapi.errors import error_responses
 from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo, Snapshot, get_snapshot
 from endpoints.catalog.targets import TargetError, UserCredentials, build_target
 from endpoints.providers.assistants import AssistantsProvider
@@ -26,6 +30,20 @@ from endpoints.providers.errors import ProviderError, to_api_error
 
 
 class AssistantsView(APIView):
+    @extend_schema(
+        operation_id="assistants_list",
+        tags=["endpoints and models"],
+        summary="The assistants you may use on an assistants endpoint",
+        parameters=[
+            OpenApiParameter("endpoint", OpenApiTypes.STR, required=True, enum=["assistants", "azureAssistants"]),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100 (default 100)"),
+            OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
+            OpenApiParameter("after", OpenApiTypes.STR),
+            OpenApiParameter("before", OpenApiTypes.STR),
+        ],
+        responses={200: readapi.ASSISTANTS, **error_responses(400, 404, 429, 502, 504,
+                                                              only=("invalid_request", "no_user_key", "expired_user_key", "invalid_user_key", "invalid_base_url", "endpoint_not_found", "upstream_rate_limited"))},
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
         name = request.query_params.get("endpoint", "")
         snapshot = get_snapshot()

@@ -22,6 +22,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"type": "invalid_request", "message": "The request is not valid.", "errors": exc.detail}
+    elif isinstance(exc, exceptions.ParseError):
+        message = f"The body is not valid JSON: {exc.detail}"
+        response.data = {"type": "invalid_request", "message": message, "errors": {"body": [message]}}
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response.status_code = status.HTTP_401_UNAUTHORIZED
         response.data = {

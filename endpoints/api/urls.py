@@ -4,6 +4,7 @@ from django.urls import path
 
 from endpoints.api import views
 from endpoints.api.assistants import AssistantsView
+from endpoints.api.tokens import TokenDetailView, TokensView
 from endpoints.keys.views import KeyDetailView, KeysView
 
 urlpatterns = [
@@ -14,4 +15,6 @@ urlpatterns = [
     path("assistants", AssistantsView.as_view(), name="api-assistants"),
     path("keys", KeysView.as_view(), name="api-keys"),
     path("keys/<str:name>", KeyDetailView.as_view(), name="api-key"),
+    path("tokens", TokensView.as_view(), name="api-tokens"),
+    path("tokens/<int:pk>", TokenDetailView.as_view(), name="api-token"),
 ]

@@ -13,11 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core import memo
 from core.errors import ApiError
+from core.openapi import readapi
+from core.openapi.errors import error_responses
 from endpoints.api import listing
 from endpoints.catalog.snapshot import Snapshot, get_snapshot
 
@@ -38,11 +41,19 @@ def _answer(request: Request, name: str, build: Build) -> HttpResponse:
 
 
 class EndpointsView(APIView):
+    @extend_schema(operation_id="endpoints_list", tags=["endpoints and models"], summary="The enabled endpoints in LibreChat's shape, with the models you may use",
+                   responses={200: readapi.ENDPOINTS, **error_responses()})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:
         return _answer(request, "endpoints", listing.endpoints_config)
 
 
 class EndpointDetailView(APIView):
+    @extend_schema(
+        operation_id="endpoint_get",
+        tags=["endpoints and models"],
+        summary="One endpoint",
+        responses={200: readapi.ENDPOINT_CONFIG, **error_responses(404, only=("endpoint_not_found",))},
+    )
     def get(self, request: Request, name: str) -> HttpResponse:
         snapshot = get_snapshot()
         if name not in snapshot.endpoints:
@@ -51,10 +62,18 @@ class EndpointDetailView(APIView):
 
 
 class ModelsView(APIView):
+    @extend_schema(
+        operation_id="models_list",
+        tags=["endpoints and models"],
+        summary="Model ids by endpoint",
+        responses={200: readapi.MODELS, **error_responses()},
+    )
     def get(self, request: Request) -> HttpResponse:
         return _answer(request, "models", lambda _s, models: models)
 
 
 class ModelDetailsView(APIView):
+    @extend_schema(operation_id="models_details", tags=["endpoints and models"], summary="Each model's context window, capabilities, pricing and fallbacks",
+                   responses={200: readapi.MODEL_DETAILS, **error_responses()})  # fmt: skip
     def get(self, request: Request) -> HttpResponse:
         return _answer(request, "models-details", listing.models_details)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -24,11 +26,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.openapi import readapi
+from core.openapi.errors import error_responses
 from endpoints.keys import store as userkeys
 
 DELETE_ALL_HINT = "Specify either all=true to delete."  # LibreChat's exact text
 
 
+@extend_schema_field({"type": ["string", "integer"], "description": "ISO 8601, epoch ms, or null: never"})
 class ExpiryField(serializers.Field):
     """LibreChat's ``expiresAt``: an ISO 8601 date (or epoch milliseconds, as ``new Date()`` takes);
     empty, null or ``"never"`` for no expiry."""
@@ -79,6 +84,13 @@ def _api_error(exc: userkeys.UserKeyError, name: str) -> ApiError:
 
 
 class KeysView(APIView):
+    @extend_schema(
+        operation_id="keys_set",
+        tags=["your provider keys"],
+        summary="Store your key for an endpoint (as LibreChat)",
+        request=KeyWriteSerializer,
+        responses={201: None, **error_responses(400, only=("invalid_request", "invalid_base_url"))},
+    )
     def put(self, request: Request) -> Response:
         serializer = KeyWriteSerializer(data=_body(request))
         serializer.is_valid(raise_exception=True)
@@ -89,6 +101,9 @@ class KeysView(APIView):
             raise _api_error(exc, data["name"]) from None
         return Response(status=201)
 
+    @extend_schema(operation_id="keys_status", tags=["your provider keys"], summary="When your key for an endpoint expires",
+                   parameters=[OpenApiParameter("name", {"type": "string", "minLength": 1}, required=True)],
+                   responses={200: readapi.KEY_STATUS, **error_responses(400)})  # fmt: skip
     def get(self, request: Request) -> Response:
         name = request.query_params.get("name", "")
         if not name:
@@ -97,6 +112,9 @@ class KeysView(APIView):
             )
         return Response({"expiresAt": userkeys.get_status(request.user, name).expires_json()})
 
+    @extend_schema(operation_id="keys_delete_all", tags=["your provider keys"], summary="Delete all your keys", parameters=[OpenApiParameter("all", OpenApiTypes.STR,
+                                                                                required=True, enum=["true"])],
+                   responses={204: None, **error_responses(400)})  # fmt: skip
     def delete(self, request: Request) -> Response:
         if request.query_params.get("all") != "true":
             raise ApiError("invalid_request", DELETE_ALL_HINT, error=DELETE_ALL_HINT, errors={"all": [DELETE_ALL_HINT]})
@@ -105,6 +123,12 @@ class KeysView(APIView):
 
 
 class KeyDetailView(APIView):
+    @extend_schema(
+        operation_id="key_delete",
+        tags=["your provider keys"],
+        summary="Delete your key for an endpoint",
+        responses={204: None, **error_responses()},
+    )
     def delete(self, request: Request, name: str) -> Response:
         userkeys.delete_key(request.user, name)
         return Response(status=204)

@@ -34,5 +34,12 @@ class Command(BaseCommand):
             self.stdout.write(line)
         for line in report.changes:
             self.stdout.write(("would: " if options["dry_run"] else "") + line)
-        verb = "would change" if options["dry_run"] else "changed"
-        self.stdout.write(self.style.SUCCESS(f"{path}: {len(report.changes)} change(s) {verb}"[:2000]))
+        self.stdout.write(self.style.SUCCESS(summary(path, len(report.changes), dry_run=options["dry_run"])))
+
+
+def summary(path: str, count: int, *, dry_run: bool) -> str:
+    """``fixtures/librechat.yaml: 5 changes applied`` (or ``would be applied``; ``already up to date``)."""
+    if count == 0:
+        return f"{path}: 0 changes, the endpoints already match it"
+    noun = "change" if count == 1 else "changes"
+    return f"{path}: {count} {noun} {'would be applied (dry run: nothing changed)' if dry_run else 'applied'}"
