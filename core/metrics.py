@@ -34,8 +34,16 @@ def render() -> bytes:
     return generate_latest()
 
 
-def observe(via: str, endpoint: str, outcome: Outcome, began: float, first_at: float | None) -> None:
-    """Count one finished chat (called once per request, off the response path)."""
+#: The label of a name that is not configured (an unknown endpoint asked for, a model not listed):
+#: labels come from the configuration only, so a client cannot add series.
+OTHER = "other"
+
+
+def observe(via: str, endpoint: str, model: str, outcome: Outcome, began: float, first_at: float | None) -> None:
+    """Count one finished chat (called once per request, off the response path).
+
+    ``endpoint`` (asked for) and ``model`` (answered) are configured names or :data:`OTHER`.
+    """
     answered = outcome.answered_endpoint or endpoint
     REQUESTS.labels(via, endpoint, outcome.status).inc()
     if outcome.error_type:
@@ -45,8 +53,8 @@ def observe(via: str, endpoint: str, outcome: Outcome, began: float, first_at: f
     if first_at is not None:
         UPSTREAM_FIRST_TOKEN.labels(answered).observe(max(0.0, first_at - began))
     if outcome.prompt_tokens:
-        TOKENS.labels(answered, outcome.answered_model, "prompt").inc(outcome.prompt_tokens)
+        TOKENS.labels(answered, model, "prompt").inc(outcome.prompt_tokens)
     if outcome.completion_tokens:
-        TOKENS.labels(answered, outcome.answered_model, "completion").inc(outcome.completion_tokens)
+        TOKENS.labels(answered, model, "completion").inc(outcome.completion_tokens)
     if outcome.cost_usd is not None:
         COST.labels(answered).inc(float(outcome.cost_usd))

@@ -11,6 +11,7 @@ never changes a test run.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """django-environ's reader, remembering which variables the service itself reads."""
+
+    read: set[str] = set()
+
+    def get_value(self, var: str, *args: Any, **kwargs: Any) -> Any:
+        self.read.add(var)
+        return super().get_value(var, *args, **kwargs)
+
+
+env = _Env()
 #: The dotenv file read before the environment; ``ENV_FILE=`` (empty) reads none.
 ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
 if ENV_FILE and Path(ENV_FILE).is_file():
@@ -27,9 +39,30 @@ if ENV_FILE and Path(ENV_FILE).is_file():
 elif ENV_FILE and "ENV_FILE" in env.ENVIRON:
     raise ImproperlyConfigured(f"ENV_FILE: there is no file {ENV_FILE!r} (leave it empty to read none)")
 
-#: The process environment, for request-time ``${VAR}`` interpolation in
-#: endpoint configuration (see ``endpoints.config.interpolate``).
-ENVIRON = env.ENVIRON
+
+class Environment(Mapping[str, str]):
+    """A read-only view of the process environment whose printed form shows no value: it
+    is a setting, and settings are shown on Django's debug page and printed in tracebacks."""
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = data
+
+    def __getitem__(self, name: str) -> str:
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"<the process environment: {len(self._data)} variables, values not shown>"
+
+
+#: The process environment, for request-time ``${VAR}`` interpolation in endpoint
+#: configuration (``endpoints.config.interpolate``; see NEVER_RESOLVED for what it refuses).
+ENVIRON: Mapping[str, str] = Environment(env.ENVIRON)
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
@@ -237,7 +270,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # The API speaks JSON (as LibreChat's clients do); other bodies are 415 unsupported_media_type.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["endpoints.api.parsers.JSONBodyParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "endpoints.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -378,6 +411,9 @@ def _proxies(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 #: Proxies whose X-Forwarded-For is believed; empty means REMOTE_ADDR only.
 TRUSTED_PROXIES = _proxies("TRUSTED_PROXIES")
+#: ``/metrics`` wants ``Authorization: Bearer <METRICS_TOKEN>`` when set; unset, it answers only
+#: clients on this machine and signed-in staff.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="DEBUG" if DEBUG else "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -391,3 +427,14 @@ LOGGING = {
     # asyncio logs "Using selector: EpollSelector" at DEBUG in every process: not news.
     "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}, "asyncio": {"level": "WARNING"}},
 }
+
+# --- Secrets never leave ------------------------------------------------------
+#: ``${VAR}`` references in endpoint configuration never resolve these: LibreChat's own sensitive
+#: variables (its extractEnvVariable refuses them too) and every variable this service reads
+#: itself, but for LibreChat's endpoint variables (OPENAI_API_KEY …), which exist to be sent.
+NEVER_RESOLVED = frozenset(
+    {"JWT_SECRET", "JWT_REFRESH_SECRET", "CREDS_KEY", "CREDS_IV", "MEILI_MASTER_KEY", "MONGO_URI", "REDIS_URI",
+     "REDIS_PASSWORD"} | (env.read - set(LIBRECHAT_ENDPOINT_VARS))
+)  # fmt: skip
+#: The debug page (and any report of settings) masks these settings by name, beyond Django's own.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "librechat_site.debug.SecretsFilter"

@@ -176,3 +176,153 @@ def test_it_refuses_a_websocket_for_a_host_not_allowed(server, settings):
 
     assert handshake("127.0.0.1").startswith(b"HTTP/1.1 101")
     assert handshake("evil.example").startswith(b"HTTP/1.1 403")
+
+
+# --- 1 and 2: secrets never leave -----------------------------------------------------------------------
+
+
+def _debug_page(request: Any) -> str:
+    """Django's debug 500 page for a bug raised here (no canary among this frame's locals)."""
+    import sys
+
+    from django.views.debug import technical_500_response
+
+    try:
+        raise ValueError("a bug of ours")
+    except ValueError:
+        return technical_500_response(request, *sys.exc_info()).content.decode()
+
+
+def test_it_shows_no_secret_on_the_debug_page(settings, rf):
+    from librechat_site.settings import Environment
+
+    canaries = ["canary-secret-key-0123456789", "canary-creds-key", "canary-openai-key", "canary-db-pass",
+                "canary-redis-pass", "canary-cache-pass"]  # fmt: skip
+    settings.DEBUG = True
+    settings.SECRET_KEY = canaries[0]
+    settings.CREDS_KEYS = [canaries[1]]
+    settings.REDIS_URL = f"redis://:{canaries[4]}@127.0.0.1:6379/0"
+    settings.CACHES = {**settings.CACHES, "spare": {"BACKEND": "django_redis.cache.RedisCache",
+                                                      "LOCATION": f"redis://:{canaries[5]}@127.0.0.1:6379/1"}}  # fmt: skip
+    settings.ENVIRON = Environment({"CREDS_KEY": canaries[1], "OPENAI_API_KEY": canaries[2],
+                                    "DATABASE_URL": f"postgres://app:{canaries[3]}@db/app"})  # fmt: skip
+    page = _debug_page(rf.get("/api/usage?to=9999-12-31"))
+    assert "a bug of ours" in page and "SECRET_KEY" in page  # it is the debug page, settings listed
+    leaked = [canary for canary in canaries if canary in page]
+    assert not leaked, f"the debug page shows {leaked}"
+
+
+def test_it_never_resolves_the_services_own_variables(server, settings, fake_openai):
+    from tests.helpers import seed
+
+    settings.ENVIRON = {"CREDS_KEY": "canary-creds-key", "SECRET_KEY": "canary-secret", "TEAM": "research"}
+    seed(f"""
+version: 1.3.14
+endpoints:
+  custom:
+    - name: fakeai
+      apiKey: test-key
+      baseURL: '{fake_openai.base_url}'
+      headers: {{X-Creds: '${{CREDS_KEY}}', X-Secret: 'k=${{SECRET_KEY}}', X-Team: '${{TEAM}}'}}
+      models: {{default: ['gpt-4o']}}
+    - name: leaky
+      apiKey: '${{SECRET_KEY}}'
+      baseURL: '{fake_openai.base_url}'
+      models: {{default: ['gpt-4o']}}
+""")
+    token = api_token()
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "stream": False},
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    sent = fake_openai.last.headers
+    assert (sent["x-creds"], sent["x-secret"], sent["x-team"]) == ("${CREDS_KEY}", "k=${SECRET_KEY}", "research")
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "endpoint": "leaky", "stream": False},
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.status_code == 502 and "never sends upstream" in response.json()["message"]
+    assert all("canary" not in str(r.headers) for r in fake_openai.requests)
+
+
+# --- 14: metrics are for operators, and clients cannot add series ---------------------------------------
+
+
+def test_it_labels_metrics_with_configured_names_only(server):
+    from core.metrics import render
+
+    token = api_token()
+    for n in range(20):
+        body = {**BODY, "endpoint": f"nope-{n}", "stream": False}
+        httpx2.post(f"{server.url}/api/chat", json=body, headers={"Authorization": f"Bearer {token}"})
+    text = render().decode()
+    assert "nope-" not in text
+    assert 'endpoint="other"' in text
+
+
+def test_it_keeps_metrics_from_strangers(client, settings):
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    assert client.get("/metrics").status_code == 200  # this machine (the test client is 127.0.0.1)
+    settings.METRICS_TOKEN = "m3trics"
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer m3trics")
+    assert response.status_code == 200 and b"chat_requests" in response.content
+
+
+# --- 15: a disabled model is refused, even where the upstream lists it -------------------------------------
+
+
+def test_it_refuses_a_disabled_model_of_an_endpoint_that_fetches_its_list(server, fake_openai):
+    from endpoints.models import EndpointModel
+    from tests.helpers import seed
+
+    fake_openai.models = ["gpt-4o", "gpt-4o-mini"]
+    seed(f"""
+version: 1.3.14
+endpoints:
+  custom:
+    - name: fakeai
+      apiKey: test-key
+      baseURL: '{fake_openai.base_url}'
+      models: {{default: ['gpt-4o', 'gpt-4o-mini'], fetch: true}}
+""")
+    EndpointModel.objects.filter(model_id="gpt-4o-mini").update(enabled=False)
+    from endpoints.catalog.snapshot import bump_version
+
+    bump_version()
+    token = api_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "model": "gpt-4o-mini", "stream": False},
+                           headers=headers)  # fmt: skip
+    assert response.status_code == 404 and response.json()["type"] == "model_not_available", response.text
+    assert "disabled" in response.json()["message"]
+    assert httpx2.get(f"{server.url}/api/models", headers=headers).json()["fakeai"] == ["gpt-4o"]
+    assert httpx2.post(f"{server.url}/api/chat", json={**BODY, "stream": False}, headers=headers).status_code == 200
+
+
+# --- 7: the REST API's own 500s ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/usage?to=9999-12-31", "/api/usage/summary?to=9999-12-31",
+                                 "/api/usage?from=0001-01-01T00:00:00%2B14:00"])  # fmt: skip
+def test_it_answers_a_date_out_of_range_with_a_400(url):
+    from tests.helpers import make_user, token_client
+
+    response = token_client(make_user()).get(url)
+    assert response.status_code == 400, response.content
+    assert response.json()["type"] == "invalid_request"
+
+
+@pytest.mark.parametrize("user", ["²", "٣", "99999999999999999999999"])
+def test_it_answers_a_strange_user_with_a_404_for_staff(user):
+    from tests.helpers import make_user, token_client
+
+    response = token_client(make_user("root", staff=True)).get("/api/usage", {"user": user})
+    assert response.status_code == 404, response.content
+
+
+def test_it_answers_deep_json_on_the_rest_api_with_a_400():
+    from tests.helpers import make_user, token_client
+
+    api = token_client(make_user())
+    response = api.generic("PUT", "/api/keys", _deep(100_000), content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "nested too deeply" in response.json()["message"]

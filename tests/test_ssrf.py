@@ -312,6 +312,11 @@ def test_it_allows_private_hosts_for_admins_but_never_metadata(dns):
         ("http://metadata.google.internal/", "metadata.google.internal is a cloud metadata service name"),
         ("http://[::ffff:169.254.169.254]/", "embedding 169.254.169.254, a cloud metadata address"),
         ("http://[fd00:ec2::254]/", "cloud metadata address"),
+        # Issue 13: the EKS Pod Identity agent (IPv4 and IPv6), ECS task credentials, GCE over IPv6.
+        ("http://169.254.170.23/v1/credentials", "169.254.170.23 is a cloud metadata address"),
+        ("http://[fd00:ec2::23]/v1/credentials", "fd00:ec2::23 is a cloud metadata address"),
+        ("http://169.254.170.2/v2/credentials", "169.254.170.2 is a cloud metadata address"),
+        ("http://[fd20:ce::254]/computeMetadata/v1/", "fd20:ce::254 is a cloud metadata address"),
         ("http://meta.example/", "meta.example resolves to 169.254.169.254, a cloud metadata address"),
         ("http://0251.0376.0251.0376/", "means 169.254.169.254, a cloud metadata address"),
         ("ftp://10.0.0.5/", "not ftp:"),

@@ -39,7 +39,10 @@ class MoneyField(serializers.Field):
 class MomentField(serializers.Field):
     """An ISO date (``2026-11-27``: the whole day, in the server's time zone) or date-time."""
 
-    default_error_messages = {"invalid": "Use an ISO date (YYYY-MM-DD) or date-time."}
+    default_error_messages = {
+        "invalid": "Use an ISO date (YYYY-MM-DD) or date-time.",
+        "range": "Use a date from 1900 to 9998 (no usage is older or newer).",
+    }
 
     def to_internal_value(self, data: Any) -> date | datetime:
         text = str(data).strip()
@@ -50,6 +53,8 @@ class MomentField(serializers.Field):
         if moment is None:
             self.fail("invalid")
         assert moment is not None
+        if not 1900 <= moment.year <= 9998:  # the day after, or a time zone, would overflow
+            self.fail("range")
         return moment
 
 
@@ -103,7 +108,8 @@ class UsageQuerySerializer(serializers.Serializer):
         if wanted == "all":
             return None
         users = get_user_model().objects
-        found = (users.filter(pk=int(wanted)) if wanted.isdigit() else users.none()).first() or users.filter(
+        numeric = wanted.isascii() and wanted.isdigit() and len(wanted) < 19  # "²" is a digit, not a number
+        found = (users.filter(pk=int(wanted)) if numeric else users.none()).first() or users.filter(
             **{users.model.USERNAME_FIELD: wanted}
         ).first()
         if found is None:

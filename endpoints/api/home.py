@@ -41,7 +41,7 @@ def missing_variables(endpoint: EndpointInfo) -> list[str]:
     """The variables its key or URL needs that are unset (or empty: LibreChat treats them alike)."""
     values = [endpoint.api_key, endpoint.base_url, *(g.api_key for g in endpoint.groups.values())]
     names = {m.group(1) for value in values if value for m in VARIABLE.finditer(value)}
-    return sorted(name for name in names if not settings.ENVIRON.get(name))
+    return sorted(name for name in names if not settings.ENVIRON.get(name) or name in settings.NEVER_RESOLVED)
 
 
 def endpoint_states(user: Any) -> list[EndpointState]:

@@ -75,7 +75,7 @@ async def fetch_models(
     if not uncached:
         cached = await cache.aget(key)
         if cached:
-            return list(cached)
+            return _enabled(endpoint, list(cached))
     future = _inflight.get(key)
     if future is None:
         future = asyncio.ensure_future(_fetch(endpoint, target, query_user))
@@ -86,7 +86,13 @@ async def fetch_models(
         return configured
     if not uncached:
         await cache.aset(key, fetched, timeout=settings.MODELS_FETCH_TTL)
-    return fetched
+    return _enabled(endpoint, fetched)
+
+
+def _enabled(endpoint: EndpointInfo, models: list[str]) -> list[str]:
+    """What the upstream lists, but for the models an administrator disabled."""
+    disabled = endpoint.disabled_models
+    return [m for m in models if m not in disabled] if disabled else models
 
 
 async def _fetch(endpoint: EndpointInfo, target: Target, user_id: str | None) -> list[str]:

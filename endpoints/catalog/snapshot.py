@@ -118,6 +118,8 @@ class EndpointInfo:
     models: tuple[ModelInfo, ...]
     groups: dict[str, GroupInfo]
     by_id: dict[str, ModelInfo] = field(repr=False)
+    #: Models an administrator disabled: refused even where the upstream lists them.
+    disabled_models: frozenset[str] = frozenset()
 
     @property
     def user_provides_key(self) -> bool:
@@ -289,8 +291,10 @@ def build_snapshot(version: str = "") -> Snapshot:
             available = _key_available(row.api_key, row.api_key_secret)
         if not available:
             continue
-        models = tuple(_model(m) for m in row.models.all() if m.enabled)
-        result.append(_endpoint(row, position, models, groups))
+        rows = list(row.models.all())
+        models = tuple(_model(m) for m in rows if m.enabled)
+        disabled = frozenset(m.model_id for m in rows if not m.enabled)
+        result.append(replace(_endpoint(row, position, models, groups), disabled_models=disabled))
     azure = next((e for e in result if e.kind == EndpointKind.AZURE_OPENAI), None)
     if azure is not None:
         # azureAssistants models are served by azureOpenAI's groups (LibreChat's modelGroupMap).

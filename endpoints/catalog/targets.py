@@ -13,7 +13,7 @@ from django.conf import settings
 
 from core import secrets
 from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo
-from endpoints.config.interpolate import is_unresolved, resolve, resolve_headers
+from endpoints.config.interpolate import is_unresolved, never_resolved, resolve, resolve_headers
 from endpoints.config.seed import secret_context
 from endpoints.models import USER_PROVIDED, EndpointKind, Wire
 from endpoints.providers.base import AssistantsSettings, Target, Timeouts
@@ -70,6 +70,13 @@ def _secret(api_key: str, api_key_secret: str, owner: str) -> str:
         except secrets.SecretError as exc:
             raise TargetError("upstream_error", f"the stored key of {owner} cannot be read: {exc}") from None
     key = resolve(api_key)
+    refused = never_resolved(api_key)
+    if refused:
+        raise TargetError(
+            "upstream_error",
+            f"{owner.split(':', 1)[-1]} is not ready: its API key refers to {', '.join(refused)}, which this "
+            "service never sends upstream. Ask an administrator to give it its own variable.",
+        )
     if is_unresolved(key):
         # Never send "${VAR}" upstream as if it were a key.
         raise TargetError(

@@ -73,6 +73,9 @@ async def resolve(snapshot: Snapshot, caller: Caller, call: ChatCall, endpoint_n
     if not model_id and not endpoint.models_optional:
         raise ApiError("invalid_request", "The request is not valid; see errors.",
                        errors={"model": ["This field is required."]})  # fmt: skip
+    if model_id in endpoint.disabled_models:
+        raise ApiError("model_not_available", f"The model {model_id!r} of {endpoint_name} is disabled by an "
+                       "administrator.", endpoint=endpoint_name, model=model_id)  # fmt: skip
     credentials = await credentials_for(caller, endpoint)
     model = endpoint.model(model_id)
     # With no model asked for, the endpoint's first serves (LibreChat: assistantModels[0]).

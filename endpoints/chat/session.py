@@ -92,6 +92,7 @@ class ChatSession:
         self._done: Done | None = None
         self._context: dict[str, str] = {}
         self._waits_for_tools = False
+        self._endpoint_known = False  # the endpoint asked for is configured (a metrics label may name it)
 
     # --- the pipeline ------------------------------------------------------------------
 
@@ -160,6 +161,7 @@ class ChatSession:
         self.call = call = await self.parse(decode_json(body) if isinstance(body, bytes) else body)
         snapshot = await aget_snapshot()
         chain = fallback_chain(endpoint_named(snapshot, call.endpoint), call.model)
+        self._endpoint_known = True
         first_error: ApiError | None = None
         reason = ""
         for index, (endpoint_name, model_id) in enumerate(chain):
@@ -334,7 +336,10 @@ class ChatSession:
         except Exception:
             log.exception("request %s: its usage row could not be finalized", self.request_id)
         try:
-            metrics.observe(self.via, call.endpoint if call else "", outcome, self._began, self._first_at)
+            route = self.route
+            endpoint = call.endpoint if call and self._endpoint_known else metrics.OTHER
+            model = route.model_id if route and route.model is not None else metrics.OTHER
+            metrics.observe(self.via, endpoint, model, outcome, self._began, self._first_at)
         except Exception:
             log.exception("request %s: its metrics could not be counted", self.request_id)
         return outcome

@@ -1,26 +1,37 @@
 """``${VAR}`` in apiKey, baseURL and headers, resolved at request time (LibreChat's
 extractEnvVariable): every ``${NAME}`` whose variable is set (and not empty) is replaced, also
-inside longer strings; an unset variable is left as written."""
+inside longer strings; an unset variable is left as written.
+
+Some variables are never resolved (``settings.NEVER_RESOLVED``): LibreChat's sensitive ones and
+the service's own (``SECRET_KEY``, ``CREDS_KEY``, ``DATABASE_URL`` …).  A reference to one stays
+as written, so it is never sent upstream, and seeding warns about it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from django.conf import settings
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def resolve(value: str, environ: dict[str, str] | None = None) -> str:
+def resolve(value: str, environ: Mapping[str, str] | None = None) -> str:
     if "${" not in value:
         return value
     env = settings.ENVIRON if environ is None else environ
+    never = settings.NEVER_RESOLVED
     # As LibreChat: a variable that is unset or empty leaves the reference as written.
-    return _VAR.sub(lambda m: env.get(m.group(1)) or m.group(0), value)
+    return _VAR.sub(lambda m: m.group(0) if m.group(1) in never else env.get(m.group(1)) or m.group(0), value)
 
 
-def resolve_headers(headers: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
+def resolve_headers(headers: dict[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {name: resolve(value, environ) for name, value in headers.items()}
+
+
+def never_resolved(value: str) -> list[str]:
+    """The variables ``value`` refers to that are never resolved (for seeding's warnings)."""
+    return [name for name in _VAR.findall(value) if name in settings.NEVER_RESOLVED]
 
 
 def is_unresolved(value: str) -> bool:

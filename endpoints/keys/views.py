@@ -74,8 +74,8 @@ class KeyWriteSerializer(serializers.Serializer):
 def _body(request: Request) -> Any:
     try:
         return request.data
-    except ParseError:
-        message = "The body is not valid JSON: send {name, value, expiresAt}."
+    except ParseError as exc:
+        message = f"The body is not valid JSON ({exc.detail}): send {{name, value, expiresAt}}."
         raise ApiError("invalid_request", message, errors={"body": [message]}) from None
 
 

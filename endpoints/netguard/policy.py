@@ -19,9 +19,12 @@ _METADATA_IPS = frozenset(
     for ip in (
         "169.254.169.254",  # AWS, GCP, Azure, OCI, DigitalOcean … instance metadata
         "169.254.170.2",  # AWS ECS task metadata / credentials
+        "169.254.170.23",  # AWS EKS Pod Identity agent (credentials)
         "100.100.100.200",  # Alibaba Cloud
         "168.63.129.16",  # Azure WireServer
         "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS EKS Pod Identity agent over IPv6
+        "fd20:ce::254",  # Google Compute Engine metadata over IPv6
     )
 )
 _METADATA_NAMES = frozenset(
