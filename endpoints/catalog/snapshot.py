@@ -291,9 +291,9 @@ def build_snapshot(version: str = "") -> Snapshot:
             available = _key_available(row.api_key, row.api_key_secret)
         if not available:
             continue
-        rows = list(row.models.all())
-        models = tuple(_model(m) for m in rows if m.enabled)
-        disabled = frozenset(m.model_id for m in rows if not m.enabled)
+        model_rows = list(row.models.all())
+        models = tuple(_model(m) for m in model_rows if m.enabled)
+        disabled = frozenset(m.model_id for m in model_rows if not m.enabled)
         result.append(replace(_endpoint(row, position, models, groups), disabled_models=disabled))
     azure = next((e for e in result if e.kind == EndpointKind.AZURE_OPENAI), None)
     if azure is not None:
