@@ -170,7 +170,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "librechat_site.security.ContentSecurityPolicy",
 ]
+#: Sent with every HTML page (librechat_site/security.py); empty: none.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
 
 ROOT_URLCONF = "librechat_site.urls"
 
@@ -411,6 +419,10 @@ def _proxies(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 #: Proxies whose X-Forwarded-For is believed; empty means REMOTE_ADDR only.
 TRUSTED_PROXIES = _proxies("TRUSTED_PROXIES")
+#: Failed sign-ins allowed per account, and per client address, within the window; then 429.
+LOGIN_FAILURES_PER_ACCOUNT = _int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = _int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_WINDOW_SECONDS = _int("LOGIN_WINDOW_SECONDS", 900, minimum=1)
 #: ``/metrics`` wants ``Authorization: Bearer <METRICS_TOKEN>`` when set; unset, it answers only
 #: clients on this machine and signed-in staff.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

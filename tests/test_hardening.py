@@ -326,3 +326,60 @@ def test_it_answers_deep_json_on_the_rest_api_with_a_400():
     response = api.generic("PUT", "/api/keys", _deep(100_000), content_type="application/json")
     assert response.status_code == 400, response.content
     assert "nested too deeply" in response.json()["message"]
+
+
+# --- 4: tokens travel in headers, never in URLs or logs -------------------------------------------------
+
+
+def test_it_takes_the_websocket_token_as_a_subprotocol_not_a_url_parameter(server, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    token = api_token()
+    url = server.url.replace("http://", "ws://") + "/ws/chat/"
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus):  # the old way, a token in the URL: refused at the handshake
+        connect(f"{url}?token={token}")
+    with connect(url, subprotocols=["bearer", token]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "bearer"
+        ws.send(json.dumps(BODY))
+        while (message := json.loads(ws.recv(timeout=10)))["event"] not in ("final", "error"):
+            pass
+    assert message["event"] == "final"
+    server_side = [r for r in caplog.records if not r.name.startswith("websockets.client")]  # ours and uvicorn's
+    assert not [r for r in server_side if token in r.getMessage()], "a token was logged"
+
+
+# --- 17: sign-in throttled, pages under a Content-Security-Policy -----------------------------------------
+
+
+def test_it_throttles_failed_sign_ins_by_account_and_by_address(client, settings):
+    from tests.helpers import make_user
+
+    settings.LOGIN_FAILURES_PER_ACCOUNT, settings.LOGIN_FAILURES_PER_ADDRESS = 5, 8
+    make_user("alice")
+    make_user("bob")
+    for _ in range(5):
+        assert client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code == 200
+    refused = client.post("/accounts/login/", {"username": "Alice", "password": "pw-alice"})  # even the right one
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.content.decode()
+    assert int(refused["Retry-After"]) > 0
+    assert client.post("/accounts/login/", {"username": "bob", "password": "pw-bob"}).status_code == 302
+    client.logout()
+    for _ in range(3):  # 5 + 3 failures from this address
+        client.post("/accounts/login/", {"username": "bob", "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "bob", "password": "pw-bob"}).status_code == 429
+    other = client.post("/accounts/login/", {"username": "bob", "password": "pw-bob"}, REMOTE_ADDR="198.51.100.4")
+    assert other.status_code == 302  # another address is not this one's failures
+
+
+def test_it_sends_the_admin_to_the_throttled_sign_in(client):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/admin/"
+
+
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/api/docs/"])
+def test_it_sends_a_content_security_policy_with_pages(client, path):
+    policy = client.get(path)["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy

@@ -1,19 +1,23 @@
 """Authentication for the channels consumers (chat over HTTP and WebSocket).
 
-Tokens (``Authorization: Bearer|Token <key>``) resolve through the shared
-cache (``endpoints.tokens``), so the hot path usually makes no query.  Browsers use their session; a
+Tokens (``Authorization: Bearer|Token <key>``; on a WebSocket also the subprotocols ``bearer, <key>``,
+never a URL parameter: URLs are logged) resolve through the shared
+cache (``endpoints.auth.tokens``), so the hot path usually makes no query.  Browsers use their session; a
 session-authenticated POST must come from our own origin (CSRF).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from core.caller import Caller, caller_from_user
 from endpoints.auth.tokens import acaller_for_token
+
+#: The WebSocket subprotocol that says the other one offered is the API token.
+BEARER_PROTOCOL = "bearer"
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str:
@@ -44,13 +48,23 @@ def _same_origin(scope: dict[str, Any]) -> bool:
     return netloc == host or netloc in trusted
 
 
+def websocket_token(scope: dict[str, Any]) -> str | None:
+    """The token offered as ``Sec-WebSocket-Protocol: bearer, <token>``."""
+    offered = list(scope.get("subprotocols") or ())
+    if BEARER_PROTOCOL in offered:
+        rest = [item for item in offered if item != BEARER_PROTOCOL]
+        return rest[0] if len(rest) == 1 else None
+    return None
+
+
 async def authenticate(scope: dict[str, Any], *, websocket: bool = False) -> tuple[Caller | None, str]:
     """(caller, how) where how is "token", "session" or the reason it failed."""
     header = _header(scope, b"authorization")
     if not header and websocket:
-        # Browsers cannot set headers on a WebSocket; other clients may send ?token=.
-        query = parse_qs(scope.get("query_string", b"").decode())
-        header = "Bearer " + query["token"][0] if query.get("token") else ""
+        # Browsers cannot set headers on a WebSocket: they offer the subprotocols "bearer" and the
+        # token (never in the URL, which servers and proxies log).
+        token = websocket_token(scope)
+        header = f"Bearer {token}" if token else ""
     if header:
         scheme, _, key = header.partition(" ")
         if scheme.lower() not in ("bearer", "token") or not key.strip():

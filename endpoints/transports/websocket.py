@@ -21,7 +21,7 @@ from django.urls import re_path
 from core.clientip import client_ip
 from core.consumers import internal_error
 from core.errors import ApiError
-from endpoints.auth.asgi import authenticate
+from endpoints.auth.asgi import BEARER_PROTOCOL, authenticate, websocket_token
 from endpoints.chat.events import Error
 from endpoints.chat.request import decode_json
 from endpoints.chat.session import ChatSession
@@ -38,7 +38,8 @@ class ChatSocketConsumer(AsyncJsonWebsocketConsumer):
         if self.caller is None:
             await self.close(code=4401)
             return
-        await self.accept()
+        # A browser that offered its token as a subprotocol wants one chosen back: "bearer", never the token.
+        await self.accept(BEARER_PROTOCOL if websocket_token(self.scope) else None)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None:
