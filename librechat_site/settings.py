@@ -370,6 +370,12 @@ UPSTREAM_CONNECT_TIMEOUT = _float("UPSTREAM_CONNECT_TIMEOUT", 10.0)
 UPSTREAM_FIRST_TOKEN_TIMEOUT = _float("UPSTREAM_FIRST_TOKEN_TIMEOUT", 60.0)
 UPSTREAM_IDLE_TIMEOUT = _float("UPSTREAM_IDLE_TIMEOUT", 30.0)
 UPSTREAM_MAX_CONNECTIONS = _int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
+#: What one upstream answer may take before it is cut off with an error event (usage is still
+#: recorded): its whole duration, and the bytes of its body (or of a model or assistant list).
+UPSTREAM_MAX_SECONDS = _float("UPSTREAM_MAX_SECONDS", 600.0, minimum=1.0)
+UPSTREAM_MAX_BYTES = _int("UPSTREAM_MAX_BYTES", 16 * 1024 * 1024, minimum=64 * 1024)
+#: The most model ids a fetched model list may hold (the rest are dropped, with a warning).
+MODELS_FETCH_MAX = _int("MODELS_FETCH_MAX", 5000, minimum=1)
 MODELS_FETCH_TTL = _int("MODELS_FETCH_TTL", 120)
 #: The largest request body (and WebSocket message) the chat paths read, in bytes: past it, 413
 #: (an error event on a WebSocket).  Images travel as data URLs inside the JSON.

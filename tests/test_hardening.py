@@ -383,3 +383,90 @@ def test_it_sends_the_admin_to_the_throttled_sign_in(client):
 def test_it_sends_a_content_security_policy_with_pages(client, path):
     policy = client.get(path)["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+# --- 13: pass-through options that multiply or unbound the answer -----------------------------------------
+
+
+@pytest.mark.parametrize(("parameters", "field"), [
+    ({"n": 5}, "parameters.n"), ({"max_completion_tokens": 10**9}, "parameters.max_completion_tokens"),
+    ({"max_tokens": 10**9}, "parameters.max_tokens")])  # fmt: skip
+def test_it_refuses_pass_through_options_that_multiply_or_unbound_the_answer(server, fake_openai, parameters, field):
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "parameters": parameters},
+                           headers={"Authorization": f"Bearer {api_token()}"})  # fmt: skip
+    assert response.status_code == 400 and field in response.json()["errors"], response.text
+    assert not fake_openai.requests
+
+
+def test_it_counts_max_completion_tokens_as_max_tokens(server, fake_openai):
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "stream": False,
+                           "parameters": {"max_completion_tokens": 33, "stream_options": {"include_usage": False}}},
+                           headers={"Authorization": f"Bearer {api_token()}"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    sent = fake_openai.last.json
+    assert sent["max_tokens"] == 33 and "max_completion_tokens" not in sent
+    assert sent["stream_options"] == {"include_usage": True}
+
+
+# --- 12: what an upstream sends is bounded -----------------------------------------------------------------
+
+
+def _final_or_error(text: str) -> dict[str, Any]:
+    events = [line for line in text.splitlines() if line.startswith("data: ")]
+    return json.loads(events[-1][6:])
+
+
+def test_it_cuts_off_an_answer_larger_than_the_cap_and_records_it(server, settings, fake_openai):
+    from tests.fakes import Reply
+
+    settings.UPSTREAM_MAX_BYTES = 256 * 1024
+    fake_openai.reply = Reply(text=["x" * 1000] * 2000)  # about 2 MB
+    response = httpx2.post(f"{server.url}/api/chat", json=BODY, headers={"Authorization": f"Bearer {api_token()}"},
+                           timeout=30)  # fmt: skip
+    assert response.status_code == 200
+    error = _final_or_error(response.text)
+    assert error["type"] == "upstream_error" and "UPSTREAM_MAX_BYTES" in error["message"]
+    assert len(response.content) < 1024 * 1024
+    deadline = time.monotonic() + 5
+    while UsageRecord.objects.filter(status="pending").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    record = UsageRecord.objects.get()
+    assert (record.status, record.error_type) == ("error", "upstream_error")
+    assert record.completion_tokens > 0 and record.estimated  # what was streamed is counted
+
+
+def test_it_cuts_off_an_answer_that_goes_on_too_long(server, settings, fake_openai):
+    from tests.fakes import Reply
+
+    settings.UPSTREAM_MAX_SECONDS = 1.0
+    fake_openai.reply = Reply(text=["tick "] * 100, delay=0.05)  # 5 s, each chunk well within the idle timeout
+    started = time.monotonic()
+    response = httpx2.post(f"{server.url}/api/chat", json=BODY, headers={"Authorization": f"Bearer {api_token()}"},
+                           timeout=30)  # fmt: skip
+    assert time.monotonic() - started < 4
+    error = _final_or_error(response.text)
+    assert error["type"] == "upstream_timeout" and "UPSTREAM_MAX_SECONDS" in error["message"]
+
+
+def test_it_bounds_a_fetched_model_list(server, settings, fake_openai):
+    from tests.helpers import seed
+
+    settings.MODELS_FETCH_MAX = 50
+    fake_openai.models = [f"model-{n}" for n in range(5000)] + ["bad\x00name", "x" * 1000]
+    seed(f"""
+version: 1.3.14
+endpoints:
+  custom:
+    - {{name: fakeai, apiKey: test-key, baseURL: '{fake_openai.base_url}', models: {{default: ['gpt-4o'], fetch: true}}}}
+""")
+    headers = {"Authorization": f"Bearer {api_token()}"}
+    listed = httpx2.get(f"{server.url}/api/models", headers=headers).json()["fakeai"]
+    assert listed == [f"model-{n}" for n in range(50)]
+    settings.UPSTREAM_MAX_BYTES = 64 * 1024  # the list itself (about 250 KB) is now too large to read
+    from django.core.cache import cache
+
+    from core import memo
+
+    cache.clear()  # the fetched list, and the read API's rendered answer
+    memo.clear()
+    assert httpx2.get(f"{server.url}/api/models", headers=headers).json()["fakeai"] == ["gpt-4o"]

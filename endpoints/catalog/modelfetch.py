@@ -107,6 +107,17 @@ async def _fetch(endpoint: EndpointInfo, target: Target, user_id: str | None) ->
         return []
     if endpoint.kind == EndpointKind.OPENAI and "api.openai.com" in target.base_url:
         models = openai_filter(models)
+    return capped(endpoint, models)
+
+
+def capped(endpoint: EndpointInfo, models: list[str]) -> list[str]:
+    """At most ``MODELS_FETCH_MAX`` ids, each a short printable name: an upstream (a user's own base
+    URL, say) cannot fill the read API, the caches or a label set with what it lists."""
+    models = [m for m in models if isinstance(m, str) and 0 < len(m) <= 255 and m.isprintable()]
+    if len(models) > settings.MODELS_FETCH_MAX:
+        log.warning("%s lists %d models; keeping the first %d (MODELS_FETCH_MAX)", endpoint.name, len(models),
+                    settings.MODELS_FETCH_MAX)  # fmt: skip
+        models = models[: settings.MODELS_FETCH_MAX]
     return models
 
 
@@ -133,6 +144,7 @@ async def refresh_endpoint_models(endpoint: EndpointInfo) -> RefreshResult:
         return RefreshResult(False, f"the upstream answered {exc.kind}: {exc}")
     if endpoint.kind == EndpointKind.OPENAI and "api.openai.com" in target.base_url:
         listed = openai_filter(listed)
+    listed = capped(endpoint, listed)
     if not listed:
         return RefreshResult(False, "the upstream listed no models; nothing changed")
 

@@ -60,6 +60,8 @@ def timeouts() -> Timeouts:
         connect=settings.UPSTREAM_CONNECT_TIMEOUT,
         first_token=settings.UPSTREAM_FIRST_TOKEN_TIMEOUT,
         idle=settings.UPSTREAM_IDLE_TIMEOUT,
+        total=settings.UPSTREAM_MAX_SECONDS,
+        max_bytes=settings.UPSTREAM_MAX_BYTES,
     )
 
 

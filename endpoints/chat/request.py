@@ -23,7 +23,8 @@ from core.errors import ApiError
 
 ROLES = {"system", "user", "assistant", "tool", "developer"}
 PART_TYPES = {"text", "image_url"}
-PARAMETERS = {"temperature", "top_p", "max_tokens", "stop"}
+#: Parameters read here; any other is passed on to OpenAI-style upstreams as it is.
+PARAMETERS = {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "stream", "stream_options"}
 #: The most completion tokens a chat may ask for (no model answers more; a larger number would
 #: only inflate the cost reserved against budgets).
 MAX_TOKENS = 1_000_000
@@ -298,6 +299,9 @@ def parse_call(data: Any) -> ChatCall:
     elif not isinstance(params, dict):
         errors.add("parameters", "Must be an object.")
         params = {}
+    n = params.get("n")
+    if n is not None and (isinstance(n, bool) or n != 1):
+        errors.add("parameters.n", "Only n=1 is supported: one answer per request (each is counted and charged).")
     response_format = data.get("response_format")
     if response_format is not None and not isinstance(response_format, dict):
         errors.add("response_format", "Must be an object such as {type: json_object}.")
@@ -310,7 +314,9 @@ def parse_call(data: Any) -> ChatCall:
         stream=stream if isinstance(stream, bool) else True,
         temperature=number(params, "temperature", "parameters.temperature", errors, 0, 2),
         top_p=number(params, "top_p", "parameters.top_p", errors, 0, 1),
-        max_tokens=whole(params, "max_tokens", "parameters.max_tokens", errors),
+        # OpenAI's newer name counts the same, and is bounded the same.
+        max_tokens=whole(params, "max_completion_tokens", "parameters.max_completion_tokens", errors)
+        or whole(params, "max_tokens", "parameters.max_tokens", errors),
         stop=stop_sequences(params.get("stop"), "parameters.stop", errors),
         tools=tools(data.get("tools"), errors),
         tool_choice=tool_choice(data.get("tool_choice"), errors),

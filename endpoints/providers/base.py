@@ -26,9 +26,13 @@ from endpoints.providers.errors import ProviderError
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """How long, and how much, an upstream may take to answer (each cut off with a clear error)."""
+
     connect: float = 10.0  # UPSTREAM_CONNECT_TIMEOUT
     first_token: float = 60.0  # UPSTREAM_FIRST_TOKEN_TIMEOUT: from request sent to first byte of body/first event
     idle: float = 30.0  # UPSTREAM_IDLE_TIMEOUT: max gap between chunks
+    total: float = 600.0  # UPSTREAM_MAX_SECONDS: a whole answer, however steadily it streams
+    max_bytes: int = 16 * 1024 * 1024  # UPSTREAM_MAX_BYTES: a whole answer's body (or a listing's)
 
 
 @dataclass(frozen=True, slots=True)

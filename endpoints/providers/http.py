@@ -26,7 +26,16 @@ from endpoints.providers.base import Target
 from endpoints.providers.errors import ProviderError
 from endpoints.providers.sse import DEFAULT_MAX_LINE, SSEParser
 
-__all__ = ["StatusMapper", "UpstreamSSE", "aclose_clients", "get_client", "get_json", "transport_error"]
+__all__ = [
+    "StatusMapper",
+    "UpstreamSSE",
+    "aclose_clients",
+    "get_client",
+    "get_json",
+    "request_json",
+    "too_large",
+    "transport_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +132,16 @@ def _timeout(first: bool) -> ProviderError:
     return ProviderError("upstream_timeout", "The provider stopped sending data.", retryable=True)
 
 
+def _too_long(seconds: float) -> ProviderError:
+    return ProviderError("upstream_timeout", f"The answer went on longer than {seconds:g} s (UPSTREAM_MAX_SECONDS) "
+                         "and was cut off.", retryable=True, started=True)  # fmt: skip
+
+
+def too_large(limit: int) -> ProviderError:
+    return ProviderError("upstream_error", f"The provider's answer passed {limit:,} bytes (UPSTREAM_MAX_BYTES) and was "
+                         "cut off.", retryable=True, started=True)  # fmt: skip
+
+
 def _load_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
@@ -209,12 +228,14 @@ class UpstreamSSE:
     """
 
     __slots__ = (
+        "_ends_at",
         "_events",
         "_first",
         "_guarded",
         "_index",
         "_iter",
         "_parser",
+        "_received",
         "_request",
         "_response",
         "_timeouts",
@@ -238,6 +259,8 @@ class UpstreamSSE:
         self._events: list[tuple[str, str]] = []
         self._index = 0
         self._first = True  # no body byte received yet: the first-token deadline applies
+        self._received = 0  # body bytes so far (UPSTREAM_MAX_BYTES)
+        self._ends_at = 0.0  # the loop time the whole answer must be done by (UPSTREAM_MAX_SECONDS)
         self._response: httpx2.Response | None = None
         self._iter: Any = None
         self._watchdog: _Watchdog | None = None
@@ -255,7 +278,8 @@ class UpstreamSSE:
             timeout=httpx2.Timeout(connect=t.connect, read=None, write=t.idle, pool=t.connect),
         )
         watchdog = self._watchdog = _Watchdog()
-        watchdog.arm(t.first_token)
+        self._ends_at = asyncio.get_running_loop().time() + t.total
+        watchdog.arm(min(t.first_token, t.total))
         try:
             self._response = await client.send(request, stream=True)
         except asyncio.CancelledError:
@@ -304,21 +328,31 @@ class UpstreamSSE:
         """The next body chunk, or None at the end of the body."""
         watchdog = self._watchdog
         assert watchdog is not None
-        watchdog.arm(seconds)
+        left = self._ends_at - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise _too_long(self._timeouts.total)
+        watchdog.arm(min(seconds, left))
         try:
-            return await self._iter.__anext__()
+            chunk: bytes = await self._iter.__anext__()
         except StopAsyncIteration:
             return None
         except asyncio.CancelledError:
             if watchdog.expired():
-                raise _timeout(self._first) from None
+                raise self._expired(seconds, left) from None
             raise
         except httpx2.HTTPError as exc:
             if watchdog.expired():
-                raise _timeout(self._first) from None
+                raise self._expired(seconds, left) from None
             raise transport_error(exc, self._guarded) from None
         finally:
             watchdog.waiting = False
+        self._received += len(chunk)
+        if self._received > self._timeouts.max_bytes:
+            raise too_large(self._timeouts.max_bytes)
+        return chunk
+
+    def _expired(self, seconds: float, left: float) -> ProviderError:
+        return _too_long(self._timeouts.total) if left < seconds else _timeout(self._first)
 
     async def _read_all(self, limit: int) -> bytes:
         parts: list[bytes] = []
@@ -368,21 +402,59 @@ def _dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def get_json(
-    target: Target, url: str, *, headers: dict[str, str], map_status: StatusMapper, params: dict[str, Any] | None = None
+async def request_json(
+    target: Target,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    map_status: StatusMapper,
+    params: dict[str, Any] | None = None,
+    content: bytes | None = None,
+    read_timeout: float | None = None,
 ) -> Any:
-    """GET a small JSON document (model lists), with the same error mapping as chat calls."""
+    """One JSON request and its answer (model lists, assistants calls), with the same error mapping
+    as chat calls; an answer larger than ``UPSTREAM_MAX_BYTES`` is refused unread."""
     t = target.timeouts
     client = get_client(target.guarded)
-    timeout = httpx2.Timeout(connect=t.connect, read=t.first_token, write=t.idle, pool=t.connect)
+    timeout = httpx2.Timeout(connect=t.connect, read=read_timeout or t.first_token, write=t.idle, pool=t.connect)
+    request = client.build_request(method, url, headers=headers, params=params, content=content, timeout=timeout)
     try:
-        response = await client.get(url, headers=headers, params=params, timeout=timeout)
+        response = await client.send(request, stream=True)
+        try:
+            raw = await _read_bounded(response, t.max_bytes if response.status_code < 300 else MAX_ERROR_BODY)
+        finally:
+            await response.aclose()
     except httpx2.HTTPError as exc:
         raise transport_error(exc, target.guarded) from None
     if response.status_code >= 300:
         logger.debug("upstream answered HTTP %s", response.status_code)
-        raise map_status(response.status_code, response.headers, _load_json(response.content[:MAX_ERROR_BODY]))
+        raise map_status(response.status_code, response.headers, _load_json(raw))
     try:
-        return response.json()
+        return json.loads(raw)
     except ValueError:
         raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200) from None
+
+
+async def _read_bounded(response: httpx2.Response, limit: int) -> bytes:
+    """The body, or (past ``limit``) its first ``limit`` bytes of an error body / ``too_large``."""
+    declared = response.headers.get("content-length", "")
+    if response.status_code < 300 and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if response.status_code < 300:
+                raise too_large(limit)
+            break  # an error body is read only to classify it
+    return b"".join(parts)[:limit]
+
+
+async def get_json(
+    target: Target, url: str, *, headers: dict[str, str], map_status: StatusMapper, params: dict[str, Any] | None = None
+) -> Any:
+    """GET a small JSON document (model lists)."""
+    return await request_json(target, "GET", url, headers=headers, map_status=map_status, params=params)

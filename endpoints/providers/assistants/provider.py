@@ -36,7 +36,7 @@ from endpoints.providers.base import (
     request_headers,
 )
 from endpoints.providers.errors import ProviderError, malformed_event, truncated_stream
-from endpoints.providers.http import UpstreamSSE, get_client, transport_error
+from endpoints.providers.http import UpstreamSSE, request_json
 from endpoints.providers.openai import _map_status as _openai_status
 
 __all__ = ["AssistantsProvider"]
@@ -116,21 +116,9 @@ class AssistantsProvider(Provider):
     async def _call(
         self, method: str, url: str, body: dict[str, Any] | None = None, read_timeout: float | None = None
     ) -> Any:
-        t = self.target.timeouts
-        timeout = httpx2.Timeout(connect=t.connect, read=read_timeout or t.first_token, write=t.idle, pool=t.connect)
         content = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
-        try:
-            response = await get_client(self.target.guarded).request(
-                method, url, headers=self._headers(), content=content, timeout=timeout
-            )
-        except httpx2.HTTPError as exc:
-            raise transport_error(exc, self.target.guarded) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code >= 300:
-            raise _map_status(response.status_code, response.headers, data)
+        data = await request_json(self.target, method, url, headers=self._headers(), map_status=_map_status,
+                                  content=content, read_timeout=read_timeout)  # fmt: skip
         if not isinstance(data, dict):
             raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200)
         return data
