@@ -9,9 +9,10 @@ chat settles every hold exactly once, on every exit path, with the request's
 :class:`Outcome`, so nothing it holds can leak.
 
 A check runs once for the requested target and again for each fallback tried
-(``ticket.fallback``): checks of the whole request (client and user limits,
+(``ticket.attempt``): checks of the whole request (client and user limits,
 concurrency) pass on fallbacks, checks of a target (its limits, its spending)
-hold each target to its own.
+hold each target to its own.  A hold of a target (``per_target``) is settled as
+soon as its target fails to open, so a fallback never waits behind it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,23 @@ class Ticket:
     model: str
     estimate: Estimate
     rate_limits: tuple[RateLimit, ...] = ()
-    fallback: bool = False
+    attempt: int = 0  # 0: the target asked for; 1, 2 …: its fallbacks, in order
+
+    @property
+    def fallback(self) -> bool:
+        return self.attempt > 0
 
 
 class Hold(Protocol):
+    #: True: held for the ticket's target only (settled as soon as that target fails to open);
+    #: False: held for the whole request (a concurrency slot).
+    per_target: bool
+
     async def settle(self, outcome: Outcome) -> None:
-        """Give back what was held and count what was used, given how the request ended."""
+        """Give back what was held and count what was used, given how the request ended.
+
+        ``outcome.answered_endpoint``/``answered_model`` say which target answered: a hold of
+        another target counts nothing of it."""
 
 
 Check = Callable[[Ticket], Awaitable[Hold | None]]

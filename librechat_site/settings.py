@@ -393,6 +393,20 @@ CONCURRENT_MESSAGE_MAX = _int("CONCURRENT_MESSAGE_MAX", 2, minimum=1)
 #: A concurrency slot is a lease for this many seconds, renewed while the chat runs, so the
 #: slots of a killed worker free themselves within this time (endpoints/limits/slots.py).
 CONCURRENT_LEASE_SECONDS = _int("CONCURRENT_LEASE_SECONDS", 60, minimum=2)
+#: A budget hold is a lease for this many seconds, renewed while its chat runs: the hold of a
+#: killed worker lapses within it and is given back, charging what was streamed.
+BUDGET_LEASE_SECONDS = _int("BUDGET_LEASE_SECONDS", 120, minimum=2)
+#: How budgets and balances count a model with no known price: ``estimate`` at the prices below
+#: (the default: a budgeted user cannot spend without limit), ``refuse`` it (402) where a budget
+#: or balance applies, or ``allow`` it as free (the usage record says "cost unknown" in every case).
+UNPRICED_MODELS = env.str("UNPRICED_MODELS", default="estimate")
+if UNPRICED_MODELS not in ("estimate", "refuse", "allow"):
+    raise ImproperlyConfigured(f"UNPRICED_MODELS: expected estimate, refuse or allow, got {UNPRICED_MODELS!r}")
+UNPRICED_PROMPT_PRICE = _float("UNPRICED_PROMPT_PRICE", 10.0)  # USD per 1M prompt tokens
+UNPRICED_COMPLETION_PRICE = _float("UNPRICED_COMPLETION_PRICE", 30.0)  # USD per 1M completion tokens
+#: While a chat streams, its usage row's running count is written this often (what a killed
+#: worker had streamed is then charged, not lost).
+USAGE_PROGRESS_SECONDS = _float("USAGE_PROGRESS_SECONDS", 10.0, minimum=0.5)
 #: What a chat must pass before it goes upstream, in this order (core/admission.py): each is an
 #: async callable given the request's Ticket that refuses with the contract's error or returns a
 #: hold the chat settles when it ends.

@@ -37,6 +37,8 @@ def _free_port() -> int:
 
 def database_url() -> str:
     db = connection.settings_dict  # NAME is the test database pytest-django created
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 

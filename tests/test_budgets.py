@@ -231,7 +231,10 @@ balance:
     assert balance.last_refill > timezone.now() - timedelta(minutes=1)
 
 
-def test_it_charges_nothing_for_a_model_without_a_price_but_needs_some_balance(chat, fake_openai):
+def test_it_charges_nothing_for_a_model_without_a_price_when_allowed_but_needs_some_balance(
+    chat, fake_openai, settings
+):
+    settings.UNPRICED_MODELS = "allow"
     fake_openai.models = None
     balances()
     Balance.objects.create(user=chat.user, credits=Decimal(50))
@@ -242,6 +245,32 @@ def test_it_charges_nothing_for_a_model_without_a_price_but_needs_some_balance(c
     Balance.objects.filter(user=chat.user).update(credits=0)
     response = chat.post(ask("mystery-model"))
     assert response.status_code == 402 and response.json()["estimated_cost_usd"] is None
+
+
+def test_it_counts_a_model_without_a_price_at_the_default_price(chat, fake_openai, settings):
+    """Issue 13: by default an unpriced model is not free for a budgeted user."""
+    assert settings.UNPRICED_MODELS == "estimate"
+    settings.UNPRICED_PROMPT_PRICE, settings.UNPRICED_COMPLETION_PRICE = 10.0, 30.0
+    fake_openai.models = None
+    balances()
+    Balance.objects.create(user=chat.user, credits=Decimal(1_000_000))
+    assert chat.post(ask("mystery-model", **SMALL)).status_code == 200
+    record = UsageRecord.objects.get()
+    assert record.cost_usd is None  # the record says what is true: no price
+    # 12 prompt tokens at $10 and 7 completion tokens at $30 per 1M: 330 credits.
+    assert wait_until(lambda: Balance.objects.get(user=chat.user).credits == Decimal(1_000_000 - 330))
+    Balance.objects.filter(user=chat.user).update(credits=100)  # the estimate (10 tokens' worth and more) is not
+    assert chat.post(ask("mystery-model", **SMALL)).status_code == 402
+
+
+def test_it_refuses_a_model_without_a_price_to_a_budgeted_user_when_asked(chat, fake_openai, settings):
+    settings.UNPRICED_MODELS = "refuse"
+    fake_openai.models = None
+    SpendingLimit.objects.create(user=chat.user, period=Period.DAY, amount_usd=Decimal(1))
+    response = chat.post(ask("mystery-model"))
+    assert response.status_code == 402 and response.json()["scope"] == "unpriced"
+    assert chat.post(ask()).status_code == 200  # a priced model is fine
+    assert not fake_openai.requests[:-1]
 
 
 # --- without a server ---------------------------------------------------------------------------

@@ -236,6 +236,43 @@ def test_it_counts_tokens_where_the_fallback_answered(live, fake_openai):
     assert (response.json()["scope"], response.json()["unit"]) == ("endpoint", "tokens")
 
 
+# --- spending of the fallback target (issue 13, point 9) ----------------------------------------------
+
+
+def test_it_holds_a_fallback_to_the_spending_limits_of_its_endpoint(live, fake_openai, fake_anthropic):
+    from decimal import Decimal
+
+    from usage.models import Period, Reservation, SpendingLimit
+
+    SpendingLimit.objects.create(endpoint="claude", period=Period.DAY, amount_usd=Decimal("0.000001"), shared=True)
+    fake_openai.script(Reply(status=503))  # flaky fails; backup answers after claude is refused
+    events = live.events(FLAKY)
+    assert [f["reason"] for f in named(events, "fallback")] == ["upstream_error", "budget_exceeded"]
+    assert named(events, "final")[0]["endpoint"] == "backup"
+    assert not fake_anthropic.requests  # the refused target was never asked
+    recorded()
+    assert not Reservation.objects.exists()
+
+
+def test_it_charges_each_target_only_for_what_it_answered(live, fake_openai):
+    from decimal import Decimal
+
+    from usage.models import Period, SpendingLimit, SpendingWindow
+
+    limits = {name: SpendingLimit.objects.create(endpoint=name, period=Period.DAY, amount_usd=Decimal(10), shared=True)
+              for name in ("fakeai", "claude")}  # fmt: skip
+    fake_openai.reply = Reply(status=500)
+    assert named(live.events(FLAKY), "final")[0]["endpoint"] == "claude"
+    record = recorded()
+    deadline = time.monotonic() + 5
+    while SpendingWindow.objects.filter(reserved_usd__gt=0).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    spent = {w.limit_id: w for w in SpendingWindow.objects.all()}
+    assert spent[limits["fakeai"].pk].spent_usd == 0  # it failed: nothing to pay for there
+    assert spent[limits["claude"].pk].spent_usd == record.cost_usd > 0
+    assert all(w.reserved_usd == 0 for w in spent.values())
+
+
 # --- shown to clients ------------------------------------------------------------------------------
 
 

@@ -79,7 +79,7 @@ def ticket(session: Session, snap: Snapshot, *, fallback: bool = False) -> Ticke
         limits_.append(RateLimit("model", f"{endpoint.name}/{model.id}", model.rate_limit))
     return Ticket(request_id="req_test", caller=session.caller, client_ip=session.client_ip, endpoint=endpoint.name,
                   model=session.call.model, estimate=Estimate(10, 10, None), rate_limits=tuple(limits_),
-                  fallback=fallback)  # fmt: skip
+                  attempt=1 if fallback else 0)  # fmt: skip
 
 
 @dataclass

@@ -9,6 +9,7 @@ back is ``usage.reports``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from django.utils import timezone
@@ -16,6 +17,8 @@ from django.utils import timezone
 from core.outcome import Outcome
 from usage import writer
 from usage.models import Status, UsageRecord
+
+log = logging.getLogger(__name__)
 
 
 def begin(*, request_id: str, user_id: int | None, via: str, endpoint: str, model: str,
@@ -65,3 +68,26 @@ def finish_sync(request_id: str, outcome: Outcome, *, endpoint: str = "", model:
     """:func:`finish` for sync code (threads, management commands)."""
     pending = UsageRecord.objects.filter(request_id=request_id, status=Status.PENDING)
     return pending.update(**_final_fields(outcome, endpoint, model, conversation_id)) == 1
+
+
+def progress(request_id: str, so_far: Outcome) -> None:
+    """Write a streaming chat's running count on its pending row (not awaited: the stream goes on).
+
+    A worker that dies mid-chat leaves what it had streamed recorded, and charged when its budget
+    holds lapse (``usage.budgets``) or ``reap_usage`` closes the row."""
+    fields = {
+        "answered_endpoint": so_far.answered_endpoint[:100],
+        "answered_model": so_far.answered_model[:255],
+        "prompt_tokens": so_far.prompt_tokens,
+        "completion_tokens": so_far.completion_tokens,
+        "cached_tokens": so_far.cached_tokens,
+        "estimated": so_far.estimated,
+        "cost_usd": so_far.cost_usd,
+        "progressed_at": timezone.now(),
+    }
+    writer.submit_progress(request_id, fields).add_done_callback(_quiet)
+
+
+def _quiet(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("a usage row's running count could not be written", exc_info=future.exception())

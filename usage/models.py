@@ -48,6 +48,9 @@ class UsageRecord(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True, help_text="time to first token")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: While pending: when the running count (tokens and cost streamed so far) was last written; a
+    #: row that stops progressing belonged to a worker that died (``reap_usage`` closes it).
+    progressed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -208,9 +211,14 @@ class SpendingWindow(models.Model):
 
 
 class Reservation(models.Model):
-    """What one request in flight holds: deleted (exactly once) when the request settles."""
+    """What one target of a request in flight holds: deleted (exactly once) when the request
+    settles, or once its lease lapses (its worker died) charging what was streamed."""
 
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64, unique=True, help_text="the request's id, '#' and the attempt")
+    usage_request_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="its usage row")
+    endpoint = models.CharField(max_length=100, blank=True, help_text="the target it holds for")
+    model = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True, help_text="renewed while it streams")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     estimate_usd = models.DecimalField(max_digits=18, decimal_places=9)
     credits = _credits_field(null=True, blank=True, help_text="Held on the user's balance; empty: none.")

@@ -169,3 +169,15 @@ def cost(price: Price, prompt_tokens: int, completion_tokens: int, cached_tokens
         + Decimal(completion_tokens) * completion_rate
     )
     return total / MILLION
+
+
+def unpriced_cost(prompt_tokens: int, completion_tokens: int) -> Decimal:
+    """USD for tokens of a model without a price, at ``UNPRICED_PROMPT_PRICE`` and
+    ``UNPRICED_COMPLETION_PRICE`` (per 1M tokens): what budgets count when ``UNPRICED_MODELS=estimate``."""
+    from django.conf import settings
+
+    price = Price(Decimal(str(settings.UNPRICED_PROMPT_PRICE)), Decimal(str(settings.UNPRICED_COMPLETION_PRICE)),
+                  None, "unpriced-default")  # fmt: skip
+    result = cost(price, prompt_tokens, completion_tokens)
+    assert result is not None
+    return result

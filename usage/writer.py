@@ -42,7 +42,15 @@ class _Finish:
     fields: dict[str, Any]
 
 
-Item = _Begin | _Finish
+@dataclass(slots=True)
+class _Progress:
+    """A pending row's running count (what was streamed so far); it stays pending."""
+
+    request_id: str
+    fields: dict[str, Any]
+
+
+Item = _Begin | _Finish | _Progress
 
 
 def _write(items: list[Item]) -> list[bool]:
@@ -63,6 +71,9 @@ def _write(items: list[Item]) -> list[bool]:
         if rows:
             UsageRecord.objects.bulk_create(rows, ignore_conflicts=True)
         for index, item in enumerate(items):
+            if isinstance(item, _Progress):
+                UsageRecord.objects.filter(request_id=item.request_id, status=Status.PENDING).update(**item.fields)
+                continue
             if not isinstance(item, _Finish):
                 continue
             if item.request_id in coalesced:
@@ -139,3 +150,7 @@ def submit_begin(request_id: str, fields: dict[str, Any]) -> asyncio.Future[bool
 
 def submit_finish(request_id: str, fields: dict[str, Any]) -> asyncio.Future[bool]:
     return writer().submit(_Finish(request_id, fields))
+
+
+def submit_progress(request_id: str, fields: dict[str, Any]) -> asyncio.Future[bool]:
+    return writer().submit(_Progress(request_id, fields))

@@ -59,13 +59,13 @@ def estimate(call: ChatCall, route: Route) -> Estimate:
     return Estimate(prompt, completion, cost(price, prompt, completion))
 
 
-def ticket(request_id: str, caller: Caller, client_ip: str, call: ChatCall, route: Route, *, fallback: bool) -> Ticket:
+def ticket(request_id: str, caller: Caller, client_ip: str, call: ChatCall, route: Route, *, attempt: int) -> Ticket:
     endpoint, model_id = route.endpoint, route.model_id
     limits = [RateLimit("endpoint", endpoint.name, endpoint.rate_limit)] if endpoint.rate_limit else []
     if route.model is not None and route.model.rate_limit:
         limits.append(RateLimit("model", f"{endpoint.name}/{model_id}", route.model.rate_limit))
     return Ticket(request_id=request_id, caller=caller, client_ip=client_ip, endpoint=endpoint.name, model=model_id,
-                  estimate=estimate(call, route), rate_limits=tuple(limits), fallback=fallback)  # fmt: skip
+                  estimate=estimate(call, route), rate_limits=tuple(limits), attempt=attempt)  # fmt: skip
 
 
 async def admit(ticket: Ticket) -> list[Hold]:

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from django.conf import settings
+
 from core import metrics
 from core.admission import Hold
 from core.caller import Caller
@@ -87,6 +89,7 @@ class ChatSession:
         self._streaming = False
         self._outcome: Outcome | None = None
         self._text: list[str] = []
+        self._chars = 0  # of the text so far
         self._tool_calls: dict[int, dict[str, Any]] = {}
         self._usage: Usage | None = None
         self._done: Done | None = None
@@ -118,10 +121,15 @@ class ChatSession:
                 yield step
             try:
                 event: ChatEvent = first
+                every = settings.USAGE_PROGRESS_SECONDS
+                progressed = time.monotonic()
                 while True:
                     shown = self._take(event)
                     if shown is not None:
                         yield shown
+                        if time.monotonic() - progressed >= every:  # a long answer: its running count
+                            progressed = time.monotonic()
+                            ledger.progress(self.request_id, self._outcome_of(Status.PENDING, ""))
                     try:
                         event = await anext(stream)
                     except StopAsyncIteration:
@@ -168,7 +176,7 @@ class ChatSession:
             if index > 0:
                 self.fallbacks.append(Fallback(chain[index - 1], (endpoint_name, model_id), reason))
             try:
-                return await self._attempt(snapshot, endpoint_name, model_id, fallback=index > 0)
+                return await self._attempt(snapshot, endpoint_name, model_id, attempt=index)
             except ApiError as exc:
                 if index == 0 and exc.type != "model_not_available":
                     raise
@@ -183,20 +191,30 @@ class ChatSession:
         raise first_error
 
     async def _attempt(self, snapshot: Snapshot, endpoint_name: str, model_id: str, *,
-                       fallback: bool) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:  # fmt: skip
+                       attempt: int) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:  # fmt: skip
         assert self.call is not None
         route = await resolve(snapshot, self.caller, self.call, endpoint_name, model_id)
-        ticket = admission.ticket(self.request_id, self.caller, self.client_ip, self.call, route, fallback=fallback)
-        self._holds += await admission.admit(ticket)
+        ticket = admission.ticket(self.request_id, self.caller, self.client_ip, self.call, route, attempt=attempt)
+        holds = await admission.admit(ticket)
+        self._holds += holds
         request = self._chat_request(route)
         stream = get_provider(route.target).stream_chat(request)
         try:
             first = await anext(stream)
-        except StopAsyncIteration:
-            raise ProviderError("upstream_error", "The provider ended the answer before it began.",
-                                retryable=True) from None  # fmt: skip
-        except BaseException:
+        except BaseException as exc:
             await stream.aclose()
+            # This target answered nothing: what was held for it goes back now (not behind a fallback).
+            failed = [hold for hold in holds if hold.per_target]
+            self._holds = [hold for hold in self._holds if hold not in failed]
+            if isinstance(exc, asyncio.CancelledError):
+                ended = Outcome(status=Status.CLIENT_ABORTED)
+            else:
+                kind = exc.kind if isinstance(exc, ProviderError) else getattr(exc, "type", "internal_error")
+                ended = Outcome(status=Status.ERROR, error_type=kind)
+            await asyncio.shield(admission.settle(failed, ended))
+            if isinstance(exc, StopAsyncIteration):
+                raise ProviderError("upstream_error", "The provider ended the answer before it began.",
+                                    retryable=True) from None  # fmt: skip
             raise
         self._first_at = time.monotonic()
         self.route, self._request = route, request
@@ -246,6 +264,7 @@ class ChatSession:
         """Keep what the final answer needs; return what the client sees now."""
         if isinstance(event, TextDelta):
             self._text.append(event.text)
+            self._chars += len(event.text)
             return event
         if isinstance(event, ToolCallDelta):
             call = self._tool_calls.setdefault(
@@ -288,7 +307,7 @@ class ChatSession:
     def _outcome_of(self, status: str, error_type: str) -> Outcome:
         route = self.route
         used = self._usage
-        text_chars = sum(len(text) for text in self._text)
+        text_chars = self._chars
         if used is None and route is not None and self._request is not None and (status != Status.ERROR or text_chars):
             used = estimate_usage(self._request, text_chars)  # the upstream reported nothing (yet)
         prompt = used.prompt_tokens if used else 0

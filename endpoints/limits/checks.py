@@ -48,6 +48,8 @@ def _check_target(rules: list[Rule]) -> None:
 class TokenHold:
     """The token windows of an admitted target: what it used counts there if it answered."""
 
+    per_target = True
+
     def __init__(self, rules: list[Rule], endpoint: str, model: str) -> None:
         self.rules = rules
         self.target = (endpoint, model)

@@ -7,17 +7,17 @@ settles: a worker killed mid-chat leaves keys that expire on their own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-import weakref
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.cache import BaseCache
 
 from core.errors import ApiError
+from core.leases import keep_renewed
 from core.outcome import Outcome
-from endpoints.limits.counters import counter_cache, in_thread, keep
+from endpoints.limits.counters import counter_cache, in_thread
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,15 @@ def renew_in_thread(lease: Lease) -> None:
 class SlotHold:
     """A chat's concurrency slot: renewed until settled, then released."""
 
+    per_target = False  # one slot per request, whichever target answers
+
     def __init__(self, lease: Lease) -> None:
         self.lease: Lease | None = lease
-        self._renewal = asyncio.ensure_future(_renew_while_held(weakref.ref(self), lease.ttl / 3))
-        keep(self._renewal)
+        self._renewal = keep_renewed(self, lease.ttl / 3, partial(in_thread, renew_in_thread, lease))
+
+    @property
+    def held(self) -> bool:
+        return self.lease is not None
 
     def __repr__(self) -> str:
         return f"<SlotHold {self.lease.key if self.lease else 'released'}>"
@@ -91,19 +96,3 @@ class SlotHold:
             await in_thread(release_in_thread, lease)
         except ApiError:
             log.warning("could not release a concurrency slot; it lapses by itself")
-
-
-async def _renew_while_held(ref: weakref.ref[SlotHold], interval: float) -> None:
-    # Only a weak reference between renewals: a chat dropped without settling (a bug) lets its
-    # lease lapse instead of renewing it forever.
-    while True:
-        await asyncio.sleep(interval)
-        hold = ref()
-        lease = hold.lease if hold is not None else None
-        del hold
-        if lease is None:
-            return
-        try:
-            await in_thread(renew_in_thread, lease)
-        except ApiError:
-            log.warning("could not renew a concurrency slot")

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from usage.balances import refill_cutoff
 from usage.budgets.config import BudgetConfig, Rule
-from usage.models import Balance, Reservation, SpendingWindow
+from usage.models import Balance, Reservation, SpendingWindow, Status, UsageRecord
 from usage.money import money, to_credits
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,14 @@ def _refill(user_id: int, config: BudgetConfig, now: datetime) -> bool:
     return due.update(credits=F("credits") + config.refill_amount, last_refill=now) == 1
 
 
-def reserve_sync(request_id: str, user_id: int, endpoint: str, estimate_usd: Decimal | None,
-                 config: BudgetConfig, *, now: datetime | None = None) -> Reservation | None:  # fmt: skip
-    """Hold ``estimate_usd`` on every account this request draws on, or raise BudgetExceeded.
+def reserve_sync(hold_id: str, user_id: int, endpoint: str, estimate_usd: Decimal | None, config: BudgetConfig, *,
+                 usage_request_id: str = "", model: str = "", lease_seconds: float | None = None,
+                 now: datetime | None = None) -> Reservation | None:  # fmt: skip
+    """Hold ``estimate_usd`` on every account this request's target draws on, or raise BudgetExceeded.
 
-    An unknown estimate (no price) holds nothing but still needs some room left.
+    ``hold_id`` names the hold (a request's id and its attempt); ``lease_seconds`` makes it a lease,
+    renewed by :func:`renew_sync` while the chat runs.  An unknown estimate (no price, where
+    ``UNPRICED_MODELS=allow``) holds nothing but still needs some room left.
     """
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -101,9 +104,10 @@ def reserve_sync(request_id: str, user_id: int, endpoint: str, estimate_usd: Dec
                 if not _hold_window(key, keys[key].amount_usd, usd):
                     raise _Refused(keys[key], key)
             return Reservation.objects.create(
-                request_id=request_id, user_id=user_id, estimate_usd=usd,
-                credits=credits if config.balance_enabled else None,
+                request_id=hold_id, usage_request_id=usage_request_id, endpoint=endpoint, model=model, user_id=user_id,
+                estimate_usd=usd, credits=credits if config.balance_enabled else None,
                 window_ids=[[k[0], k[1], k[2].isoformat()] for k in sorted(keys)],
+                expires_at=now + timedelta(seconds=lease_seconds) if lease_seconds else None,
             )  # fmt: skip
     except _Refused as refused:
         raise _exceeded(refused, user_id, usd, credits, today) from None
@@ -165,8 +169,32 @@ def settle_sync(request_id: str, cost_usd: Decimal | None) -> bool:
     return True
 
 
-def release_stale(older_than: timedelta) -> int:
-    """Give back holds of requests that never settled (a worker died mid-request); nothing is charged."""
-    cutoff = timezone.now() - older_than
-    ids = list(Reservation.objects.filter(created_at__lt=cutoff).values_list("request_id", flat=True))
-    return sum(settle_sync(request_id, None) for request_id in ids)
+def renew_sync(key: str, lease_seconds: float) -> None:
+    Reservation.objects.filter(request_id=key).update(expires_at=timezone.now() + timedelta(seconds=lease_seconds))
+
+
+def running_cost(reservation: Reservation) -> Decimal | None:
+    """What its request streamed from its target before its worker died, as the pending usage row
+    last recorded it (the chat writes its running count there while it streams)."""
+    row = UsageRecord.objects.filter(request_id=reservation.usage_request_id, status=Status.PENDING,
+                                     answered_endpoint=reservation.endpoint, answered_model=reservation.model).first()  # fmt: skip
+    return row.cost_usd if row is not None else None
+
+
+def release_lapsed(*, older_than: timedelta | None = None, usage_request_ids: list[str] | None = None,
+                   now: datetime | None = None) -> int:  # fmt: skip
+    """Give back the holds of requests that never settled — leases that lapsed (their worker stopped
+    renewing them), holds without a lease made more than ``older_than`` ago, and those of these
+    usage rows — each charged the running cost its usage row recorded."""
+    now = now or timezone.now()
+    lapsed = Q(expires_at__lt=now)
+    if older_than is not None:
+        lapsed |= Q(expires_at__isnull=True, created_at__lt=now - older_than)
+    if usage_request_ids:
+        lapsed |= Q(usage_request_id__in=usage_request_ids)
+    released = 0
+    for reservation in Reservation.objects.filter(lapsed):
+        released += settle_sync(reservation.request_id, running_cost(reservation))
+    if released:
+        log.warning("released %d budget hold(s) whose chat never settled (its worker died?)", released)
+    return released
