@@ -470,3 +470,10 @@ endpoints:
     cache.clear()  # the fetched list, and the read API's rendered answer
     memo.clear()
     assert httpx2.get(f"{server.url}/api/models", headers=headers).json()["fakeai"] == ["gpt-4o"]
+
+
+def test_it_reads_any_time_zone_offset_python_accepts():
+    from tests.helpers import make_user, token_client
+
+    response = token_client(make_user()).get("/api/usage/summary", {"from": "2026-01-01T00:00:00+19:07"})
+    assert response.status_code == 200, response.content  # PostgreSQL takes no offset past 15:59

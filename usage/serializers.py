@@ -5,7 +5,7 @@ Money is written as a decimal string (``"0.0000475"``): exact, never a float.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +55,8 @@ class MomentField(serializers.Field):
         assert moment is not None
         if not 1900 <= moment.year <= 9998:  # the day after, or a time zone, would overflow
             self.fail("range")
+        if isinstance(moment, datetime) and timezone.is_aware(moment):
+            moment = moment.astimezone(UTC)  # any offset Python reads; databases take fewer (+19:07 …)
         return moment
 
 
