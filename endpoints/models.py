@@ -216,3 +216,14 @@ class AssistantThread(models.Model):
 
     def __str__(self) -> str:
         return self.thread_id
+
+
+class ConfigState(models.Model):
+    """What the last seed read from librechat.yaml that belongs to no endpoint (one row, pk 1):
+    its ``version``, which ``export_endpoints`` writes back."""
+
+    version = models.CharField(max_length=50, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"librechat.yaml version {self.version}"

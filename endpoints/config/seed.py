@@ -15,7 +15,7 @@ from django.db import transaction
 
 from core import secrets
 from endpoints.config.specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
-from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
+from endpoints.models import USER_PROVIDED, AzureGroup, ConfigState, Endpoint, EndpointModel, Source
 
 ENDPOINT_FIELDS = (
     "kind",
@@ -106,11 +106,20 @@ def apply(config: ConfigSpec, *, overwrite: bool = False, prune: bool = False, d
             from endpoints.config.balance import apply_balance_settings
 
             apply_balance_settings(config.balance, report, overwrite=overwrite)
+            _apply_version(config.version, report)
             if dry_run:
                 raise _DryRunRollback
     except _DryRunRollback:
         pass
     return report
+
+
+def _apply_version(version: str, report: SeedReport) -> None:
+    """Remember the file's ``version:`` for export_endpoints."""
+    state = ConfigState.objects.select_for_update().filter(pk=1).first()
+    if state is None or state.version != version:
+        ConfigState.objects.update_or_create(pk=1, defaults={"version": version})
+        report.note(f"recorded librechat.yaml version {version}")
 
 
 def secret_context(owner: str) -> str:
