@@ -84,8 +84,9 @@ def entry(endpoint: EndpointInfo) -> dict[str, Any]:
         defaults = DEFAULT_CAPABILITIES if section else DEFAULT_AZURE_CAPABILITIES
         data["capabilities"] = endpoint.capabilities if endpoint.capabilities is not None else defaults
         data["version"] = endpoint.version or "1"
-    if endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS) and endpoint.disable_builder:
-        data["disableBuilder"] = True
+    assistants = endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS)
+    if assistants and (endpoint.disable_builder or endpoint.disable_builder_written):
+        data["disableBuilder"] = endpoint.disable_builder
     return data
 
 

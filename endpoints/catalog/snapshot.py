@@ -101,6 +101,8 @@ class EndpointInfo:
     by_id: dict[str, ModelInfo] = field(repr=False)
     #: customParams as LibreChat's loader leaves it (custom endpoints), for /api/endpoints.
     custom_params: dict[str, Any] | None = None
+    #: The yaml wrote ``disableBuilder`` (LibreChat sends it then, even when false).
+    disable_builder_written: bool = False
 
     @property
     def user_provides_key(self) -> bool:
@@ -331,4 +333,5 @@ def _endpoint(row: Endpoint, order: int, models: tuple[ModelInfo, ...], groups: 
             if row.kind == EndpointKind.CUSTOM
             else None
         ),
+        disable_builder_written="disableBuilder" in (row.extra or {}),
     )

@@ -142,11 +142,13 @@ def _group_models(r: Reader, data: dict[str, Any], path: str, group: GroupSpec) 
             r.error(mpath, "expected true or a mapping with deploymentName and version")
             continue
         if not group.serverless:
-            if not (spec.deployment_name or group.deployment_name):
+            # As LibreChat: a model's own key, even empty, hides the group's.
+            own = value if isinstance(value, dict) else {}
+            if not (spec.deployment_name if "deploymentName" in own else group.deployment_name):
                 r.error(
                     mpath, f"model {name!r} in group {group.group!r} needs a deploymentName (its own or the group's)"
                 )
-            if not (spec.api_version or group.version):
+            if not (spec.api_version if "version" in own else group.version):
                 r.error(mpath, f"model {name!r} in group {group.group!r} needs a version (its own or the group's)")
         result.append(spec)
     return result

@@ -34,7 +34,7 @@ class Export:
 
 def export(*, include_secrets: bool = False) -> Export:
     state = ConfigState.objects.filter(pk=1).first()
-    out = Export({"version": state.version if state and state.version else EXPORT_VERSION})
+    out = Export({"version": state.version if state is not None else EXPORT_VERSION})
     endpoints = Endpoint.objects.prefetch_related("models", "groups", "groups__models").order_by("position", "name")
     section: dict[str, Any] = {}
     customs = []
@@ -49,7 +49,7 @@ def export(*, include_secrets: bool = False) -> Export:
                 section["azureAssistants"] = item
         else:
             item = _builtin(endpoint, out, include_secrets, models=True)
-            if item:
+            if item or endpoint.source == Source.YAML:  # `openAI: {}` still configures the endpoint
                 section[endpoint.name] = item
     if customs:
         section["custom"] = customs
@@ -143,8 +143,9 @@ def _builtin(endpoint: Endpoint, out: Export, include_secrets: bool, *, models: 
     if endpoint.source == Source.YAML and endpoint.base_url and not endpoint.base_url.startswith("${"):
         item["baseURL"] = endpoint.base_url
     if endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+        written = "disableBuilder" in endpoint.extra
         assistant_keys = {
-            "disableBuilder": endpoint.disable_builder or None,
+            "disableBuilder": endpoint.disable_builder if endpoint.disable_builder or written else None,
             "pollIntervalMs": endpoint.poll_interval_ms,
             "timeoutMs": endpoint.timeout_ms,
             "version": endpoint.version or None,
@@ -155,6 +156,9 @@ def _builtin(endpoint: Endpoint, out: Export, include_secrets: bool, *, models: 
             "capabilities": endpoint.capabilities,
         }
         item.update({key: value for key, value in assistant_keys.items() if value is not None})
+    extra = dict(endpoint.extra)
+    if endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+        extra.pop("disableBuilder", None)  # written above, from the field (admin may have changed it)
     if models and endpoint.kind == EndpointKind.ANTHROPIC:
         names = _model_names(endpoint, list(endpoint.models.all()), out)
         if names:
@@ -163,7 +167,7 @@ def _builtin(endpoint: Endpoint, out: Export, include_secrets: bool, *, models: 
         listed = _model_items(list(endpoint.models.all()), all_models=False)
         if listed:
             item["models"] = {"default": listed}
-    item.update(endpoint.extra)
+    item.update(extra)
     return item
 
 

@@ -47,7 +47,7 @@ def read_rate_limit(r: Reader, item: dict[str, Any], path: str) -> dict[str, int
     requests = r.integer(data, "requests", here, minimum=1, nullable=True)
     tokens = r.integer(data, "tokens", here, minimum=1, nullable=True)
     window = r.integer(data, "windowSeconds", here, minimum=1, required=True, nullable=True)
-    if requests is None and tokens is None and "requests" not in data and "tokens" not in data:
+    if requests is None and tokens is None and not r.failed(here):
         r.error(here, "give `requests`, `tokens` or both")
     limit = {"windowSeconds": window or 60}
     if requests is not None:

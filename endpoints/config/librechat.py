@@ -40,7 +40,9 @@ def parse(data: Any, where: Located) -> ConfigSpec:
             r.error(key, NO_VALUE)
         else:
             schema.check(r, value, schema.TOP_LEVEL[key], key)
-    version = r.string(data, "version", "", required=True)
+    version = r.string(data, "version", "")
+    if "version" not in data:
+        r.error("version", "is required")
     specs = _endpoints(r, data.get("endpoints")) if "endpoints" in data else []
     balance = data.get("balance") if isinstance(data.get("balance"), dict) else None
     if balance is not None:

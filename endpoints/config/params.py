@@ -58,7 +58,8 @@ def resolve(params: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str
     ``params`` must already have LibreChat's shape (schema.CUSTOM_PARAMS).
     """
     params = copy.deepcopy(params)
-    endpoint = params.get("defaultParamsEndpoint") or "custom"
+    endpoint = params.get("defaultParamsEndpoint")
+    endpoint = "custom" if endpoint is None else endpoint
     params["defaultParamsEndpoint"] = endpoint
     definitions = params.get("paramDefinitions") or []
     params["paramDefinitions"] = definitions

@@ -4,6 +4,7 @@ instead of raising, so one run reports every mistake in a file."""
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -50,14 +51,26 @@ class Reader:
     def error(self, path: str, message: str) -> None:
         if any(p.path == path for p in self.problems):
             return  # one problem per value: LibreChat's rules and ours may both object
-        self.problems.append(Problem(path, message, self.where.line(path)))
+        self.problems.append(Problem(path, message, self._line(path)))
+
+    def _line(self, path: str) -> int | None:
+        """The line of ``path``, or of the nearest mapping or list around it (a missing key)."""
+        while path:
+            line = self.where.line(path)
+            if line:
+                return line
+            parent = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            if parent == path:
+                break
+            path = parent
+        return None
 
     def failed(self, path: str) -> bool:
         """True when a problem was already reported at ``path`` or inside it."""
         return any(p.path == path or p.path.startswith((f"{path}.", f"{path}[")) for p in self.problems)
 
     def warn(self, path: str, message: str) -> None:
-        line = self.where.line(path)
+        line = self._line(path)
         text = f"{path}: {message}" + (f" (line {line})" if line else "")
         if text not in self.warnings:
             self.warnings.append(text)

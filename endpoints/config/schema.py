@@ -317,7 +317,7 @@ TOP_LEVEL = {
     "cloudfront": SECTION,
     "actions": SECTION,
     "registration": SECTION,
-    "balance": ANY,  # balance.py
+    "balance": SECTION,  # its contents: balance.py
     "transactions": obj({"enabled": BOOLEAN}),
     "speech": SECTION,
     "rateLimits": SECTION,

@@ -19,8 +19,8 @@ from endpoints.models import Source
 
 #: Keys of a built-in section read into fields (the rest go to ``extra``, for export).
 BUILTIN_FIELDS = frozenset({"headers", "baseURL", "rateLimit", "fallbacks", "models", "addParams", "dropParams"})
+#: (``disableBuilder`` stays in ``extra`` too: LibreChat sends it only when the yaml has it.)
 ASSISTANTS_FIELDS = BUILTIN_FIELDS | {
-    "disableBuilder",
     "pollIntervalMs",
     "timeoutMs",
     "version",

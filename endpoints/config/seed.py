@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_save
 
 from core import secrets
 from endpoints.config.specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
@@ -210,6 +211,7 @@ def _apply_models(
     existing = {m.model_id: m for m in endpoint.models.all()}
     if endpoint.kind == "azureAssistants" and not groups:
         groups = {g.group: g for g in AzureGroup.objects.filter(endpoint__name="azureOpenAI")}
+    new_rows: list[EndpointModel] = []
     for position, spec in enumerate(specs):
         spec.position = position
         row = existing.pop(spec.model_id, None)
@@ -227,10 +229,17 @@ def _apply_models(
         if overwrite and row.admin_modified:
             row.admin_modified = False
             changed.append("admin_modified")
-        if created or changed:
+        if created:
+            new_rows.append(row)
+            report.note(f"added model {endpoint.name}/{spec.model_id}")
+        elif changed:
             row.save()
-            verb = "added" if created else f"updated ({', '.join(changed)})"
-            report.note(f"{verb} model {endpoint.name}/{spec.model_id}")
+            report.note(f"updated ({', '.join(changed)}) model {endpoint.name}/{spec.model_id}")
+    if new_rows:
+        # One insert for an endpoint's new models (LibreChat's default lists run to dozens),
+        # and one "configuration changed" signal for them, as a save would send.
+        EndpointModel.objects.bulk_create(new_rows)
+        post_save.send(sender=EndpointModel, instance=new_rows[0], created=True, raw=False, using=None)
     for row in existing.values():
         if row.source in (Source.ADMIN, Source.FETCHED) and not overwrite:
             continue
