@@ -36,9 +36,19 @@ FOLDERS = ("librechat", "valid", "invalid", "parity")
 # --- LibreChat's side -----------------------------------------------------------------------------
 
 
+def _installed() -> bool:
+    """node_modules holds exactly the versions package.json pins."""
+    pinned = json.loads((LIBRECHAT / "package.json").read_text())["dependencies"]
+    for name, version in pinned.items():
+        installed = LIBRECHAT / "node_modules" / name / "package.json"
+        if not installed.is_file() or json.loads(installed.read_text()).get("version") != version:
+            return False
+    return True
+
+
 def ensure_librechat() -> None:
-    """``npm ci`` the pinned packages once (skip without npm, unless CI=true)."""
-    if (LIBRECHAT / "node_modules" / "@librechat" / "data-schemas").is_dir():
+    """``npm ci`` the pinned packages when node_modules lacks them (skip without npm, unless CI=true)."""
+    if _installed():
         return
     npm, node = shutil.which("npm"), shutil.which("node")
     if npm is None or node is None:
@@ -48,7 +58,7 @@ def ensure_librechat() -> None:
         pytest.skip(message)
     with open(LIBRECHAT / ".npm-ci.lock", "w") as lock:  # xdist workers: one installs, the other waits
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (LIBRECHAT / "node_modules" / "@librechat" / "data-schemas").is_dir():
+        if not _installed():
             subprocess.run(
                 [npm, "ci", "--prefix", str(LIBRECHAT), "--no-audit", "--no-fund", "--loglevel=error"],
                 check=True,

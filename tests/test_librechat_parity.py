@@ -30,6 +30,7 @@ from tests.parity import (
     REPO,
     clear_rows,
     corpus,
+    ensure_librechat,
     librechat_verdicts,
     our_verdict,
     portable_rows,
@@ -301,8 +302,9 @@ def test_it_pins_exact_versions_and_commits_the_lock_file():
         assert lock["packages"][f"node_modules/{name}"]["version"] == version
 
 
-def test_it_ships_the_parameter_catalogue_of_the_pinned_package(theirs):
+def test_it_ships_the_parameter_catalogue_of_the_pinned_package():
     """endpoints/config/librechat_params.json is dump_params.js's output for the pinned package."""
+    ensure_librechat()
     run = subprocess.run(
         ["node", str(LIBRECHAT / "dump_params.js")], cwd=LIBRECHAT, capture_output=True, text=True, timeout=60
     )

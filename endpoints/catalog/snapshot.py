@@ -29,7 +29,8 @@ from endpoints.models import USER_PROVIDED, Endpoint, EndpointKind
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "endpoints:config-version"
-SNAPSHOT_KEY = "endpoints:snapshot:{}"
+#: The layout of EndpointInfo is part of the key: a snapshot pickled by an older release is not read.
+SNAPSHOT_KEY = "endpoints:snapshot:2:{}"
 
 
 @dataclass(frozen=True, slots=True)

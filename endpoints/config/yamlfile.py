@@ -157,7 +157,8 @@ class _Converter:
         self.seen[key] = self.seen.get(key, 0) + 1
         self.where.lines.setdefault(path, _line(node) or 0)
         if isinstance(node, yaml.ScalarNode):
-            self.where.raw[path] = node.value
+            if node.style is None:  # what a plain scalar was written as (a quoted one is text anyway)
+                self.where.raw[path] = node.value
             return self.loader.construct_object(node, deep=True)
         if node.tag not in _PLAIN_TAGS.get(type(node), ()):
             # SafeLoader refuses unknown tags on scalars; do the same for lists and mappings
