@@ -261,3 +261,14 @@ class ApiToken(models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class ConfigState(models.Model):
+    """What the last seed read from librechat.yaml that belongs to no endpoint (one row, pk 1):
+    its ``version``, which ``export_endpoints`` writes back."""
+
+    version = models.CharField(max_length=50, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"librechat.yaml version {self.version}"

@@ -158,7 +158,14 @@ def test_it_shows_the_assistants_endpoints_as_librechat_does(setup):
     assert config["assistants"]["version"] == "2"
     assert "gpt-4o" in config["assistants"]["retrievalModels"]
     assert config["azureAssistants"]["version"] == "1"
-    assert config["azureAssistants"]["capabilities"] == ["tools", "actions", "code_interpreter"]
+    # an azureAssistants section is there (pollIntervalMs): LibreChat sends its schema's default capabilities
+    assert config["azureAssistants"]["capabilities"] == [
+        "code_interpreter",
+        "image_vision",
+        "retrieval",
+        "actions",
+        "tools",
+    ]
     assert config["azureAssistants"]["models"] == ["gpt-4o", "gpt-4o-mini"]
 
 

@@ -179,13 +179,13 @@ def test_it_enables_no_builtin_endpoint_without_its_key_variable():
 # --- names ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spelling", ["Ollama", "OLLAMA", "oLLaMa", "ollama", " Ollama "])
+@pytest.mark.parametrize("spelling", ["Ollama", "OLLAMA", "oLLaMa", "ollama"])
 def test_it_normalises_any_spelling_of_ollama(spelling):
     config = parse_text(custom(name=spelling, api_key="ollama", base_url="http://127.0.0.1:11434/v1/"), env={})
     assert [e.name for e in config.endpoints] == ["ollama"]
 
 
-@pytest.mark.parametrize("name", ["Groq", "ollama-local", "My Ollama"])
+@pytest.mark.parametrize("name", ["Groq", "ollama-local", "My Ollama", " Ollama "])
 def test_it_keeps_other_custom_names_as_written(name):
     config = parse_text(custom(name=name), env={})
     assert [e.name for e in config.endpoints] == [name]
@@ -251,10 +251,9 @@ endpoints:
     assert config.warnings == []
 
 
-def test_it_warns_about_an_unknown_endpoint_section_but_accepts_it():
-    config = parse_text("version: 1.3.14\nendpoints:\n  someNewThing:\n    x: 1\n", env=NO_VARS)
-    assert config.endpoints == []
-    assert any("endpoints.someNewThing" in w for w in config.warnings)
+def test_it_refuses_an_unknown_endpoint_section_as_librechat_does():
+    with pytest.raises(ConfigError, match=r"endpoints.someNewThing: unknown endpoint section"):
+        parse_text("version: 1.3.14\nendpoints:\n  someNewThing:\n    x: 1\n", env=NO_VARS)
 
 
 def test_it_keeps_librechat_keys_it_does_not_use_inside_an_endpoint_item():
@@ -508,11 +507,17 @@ def test_it_serves_azure_assistants_from_groups_marked_assistants():
     assert [(m.model_id, m.group) for m in assistants.models] == [("gpt-4o", "assistants-eastus")]
 
 
-def test_it_marks_every_group_assistants_when_the_section_says_so():
+def test_it_serves_only_the_assistants_groups_when_the_section_turns_assistants_on():
     text = AZURE.replace("    titleConvo: true\n", "    assistants: true\n")
     config = parse_text(text, env={})
-    assert all(g.assistants for g in config.endpoint("azureOpenAI").groups)
-    assert len(config.endpoint("azureAssistants").models) == 5
+    assert [g.group for g in config.endpoint("azureOpenAI").groups if g.assistants] == ["assistants-eastus"]
+    assert [m.model_id for m in config.endpoint("azureAssistants").models] == ["gpt-4o"]
+
+
+def test_it_refuses_assistants_on_without_a_group_for_them_as_librechat_does():
+    text = AZURE.replace("    titleConvo: true\n", "    assistants: true\n").replace("        assistants: true\n", "")
+    with pytest.raises(ConfigError, match=r"endpoints.azureOpenAI.assistants: no group has `assistants: true`"):
+        parse_text(text, env={})
 
 
 def test_it_has_no_azure_assistants_without_an_assistants_group():

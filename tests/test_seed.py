@@ -41,10 +41,7 @@ endpoints:
           prices: {{prompt: 2.5, completion: 10}}
           fallbacks: ['groq/llama3-70b-8192']
   anthropic:
-    models:
-      default:
-        - name: 'claude-3-5-sonnet-20241022'
-          label: 'Sonnet'
+    models: ['claude-3-5-sonnet-20241022']
   assistants:
     disableBuilder: true
     pollIntervalMs: 3000

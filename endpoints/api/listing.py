@@ -11,6 +11,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
+from endpoints.catalog import librechat
 from endpoints.catalog.modelfetch import fetch_models
 from endpoints.catalog.snapshot import EndpointInfo, ModelInfo, Snapshot
 from endpoints.catalog.targets import TargetError
@@ -45,7 +46,7 @@ def models_by_endpoint_sync(snapshot: Snapshot, user_id: str | None) -> dict[str
 
 
 def endpoints_config(snapshot: Snapshot, models: dict[str, list[str]]) -> dict[str, Any]:
-    return {name: {**e.librechat_config(), "models": models[name]} for name, e in snapshot.endpoints.items()}
+    return {name: {**librechat.entry(e), "models": models[name]} for name, e in snapshot.endpoints.items()}
 
 
 def model_detail(endpoint: EndpointInfo, model_id: str) -> dict[str, Any]:

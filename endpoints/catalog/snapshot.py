@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from core import memo
+from endpoints.config import params
 from endpoints.config.defaults import DEFAULT_ORDER
 from endpoints.config.interpolate import is_unresolved, resolve
 from endpoints.models import USER_PROVIDED, Endpoint, EndpointKind
@@ -28,27 +29,8 @@ from endpoints.models import USER_PROVIDED, Endpoint, EndpointKind
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "endpoints:config-version"
-SNAPSHOT_KEY = "endpoints:snapshot:{}"
-
-#: LibreChat's defaults for the assistants endpoints (data-provider config.ts).
-DEFAULT_RETRIEVAL_MODELS = [
-    "gpt-4o",
-    "gpt-4o-2024-05-13",
-    "gpt-4o-mini",
-    "gpt-4o-mini-2024-07-18",
-    "gpt-4-turbo-preview",
-    "gpt-3.5-turbo-0125",
-    "gpt-4-0125-preview",
-    "gpt-4-1106-preview",
-    "gpt-3.5-turbo-1106",
-    "gpt-4-turbo",
-    "gpt-4-0125",
-    "gpt-4-1106",
-]
-DEFAULT_CAPABILITIES = ["code_interpreter", "image_vision", "retrieval", "actions", "tools"]
-#: LibreChat's azureAssistantsDefaults() (data-schemas app/assistants.ts).
-DEFAULT_AZURE_CAPABILITIES = ["tools", "actions", "code_interpreter"]
-DEFAULT_ASSISTANTS_VERSION = {EndpointKind.ASSISTANTS: "2", EndpointKind.AZURE_ASSISTANTS: "1"}
+#: The layout of EndpointInfo is part of the key: a snapshot pickled by an older release is not read.
+SNAPSHOT_KEY = "endpoints:snapshot:2:{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +102,10 @@ class EndpointInfo:
     by_id: dict[str, ModelInfo] = field(repr=False)
     #: Models an administrator disabled: refused even where the upstream lists them.
     disabled_models: frozenset[str] = frozenset()
+    #: customParams as LibreChat's loader leaves it (custom endpoints), for /api/endpoints.
+    custom_params: dict[str, Any] | None = None
+    #: The yaml wrote ``disableBuilder`` (LibreChat sends it then, even when false).
+    disable_builder_written: bool = False
 
     @property
     def user_provides_key(self) -> bool:
@@ -144,30 +130,6 @@ class EndpointInfo:
     def model_named(self, name: str) -> ModelInfo | None:
         """The model an upstream says answered: by id, else by Azure deployment name."""
         return self.by_id.get(name) or next((m for m in self.models if m.deployment_name == name), None)
-
-    def librechat_config(self) -> dict[str, Any]:
-        """This endpoint's entry of LibreChat's endpoints config (TConfig)."""
-        data: dict[str, Any] = {}
-        if self.kind == EndpointKind.CUSTOM:
-            data["type"] = "custom"
-        data["userProvide"] = self.user_provides_key
-        if self.kind == EndpointKind.CUSTOM or self.base_url:
-            data["userProvideURL"] = self.user_provides_url
-        data["order"] = self.order
-        if self.kind == EndpointKind.CUSTOM:
-            data["modelDisplayLabel"] = self.model_display_label or None
-            data["iconURL"] = self.icon_url or None
-        if self.kind == EndpointKind.ASSISTANTS:  # LibreChat's generateConfig, then the yaml's values
-            data["retrievalModels"] = self.retrieval_models or DEFAULT_RETRIEVAL_MODELS
-            data["capabilities"] = self.capabilities if self.capabilities is not None else DEFAULT_CAPABILITIES
-        elif self.kind == EndpointKind.AZURE_ASSISTANTS:  # azureAssistantsDefaults(), then the yaml's
-            if self.retrieval_models:
-                data["retrievalModels"] = self.retrieval_models
-            data["capabilities"] = self.capabilities if self.capabilities is not None else DEFAULT_AZURE_CAPABILITIES
-        if self.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
-            data["version"] = self.version or DEFAULT_ASSISTANTS_VERSION[self.kind]  # type: ignore[index]
-            data["disableBuilder"] = self.disable_builder
-        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,4 +345,10 @@ def _endpoint(row: Endpoint, order: int, models: tuple[ModelInfo, ...], groups: 
         models=models,
         groups=groups,
         by_id={m.id: m for m in models},
+        custom_params=(
+            params.custom_params(row.name, row.base_url, row.wire, dict(row.extra or {}))
+            if row.kind == EndpointKind.CUSTOM
+            else None
+        ),
+        disable_builder_written="disableBuilder" in (row.extra or {}),
     )

@@ -49,16 +49,27 @@ FIELDS = {
     "refillAmount": "refill_amount",
 }
 MAX_CREDITS = Decimal(10) ** 17
+#: LibreChat's MIN_BALANCE_RESERVATION_TTL_MS (its own key; LibreChat uses it, this service does not).
+MIN_RESERVATION_TTL_MS = 10_000
 
 
 def problems(data: dict[str, Any] | None, path: str = "balance") -> list[Problem]:
-    """What is wrong with a ``balance:`` mapping, each named by its yaml path."""
+    """What is wrong with a ``balance:`` mapping, each named by its yaml path.
+
+    LibreChat's ``balanceSchema`` drops keys it does not know, and so do we (the config
+    reader warns about them); a key written without a value is refused, as LibreChat does.
+    """
     found: list[Problem] = []
     for key, value in (data or {}).items():
         here = f"{path}.{key}"
-        if key not in FIELDS:
-            found.append(Problem(here, f"unknown balance setting; expected one of {', '.join(FIELDS)}"))
-        elif value is None:
+        if value is None and (key in FIELDS or key == "reservationTtlMs"):
+            found.append(Problem(here, "has no value; LibreChat refuses a key written without one"))
+        elif key == "reservationTtlMs":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+                found.append(Problem(here, f"expected a whole number of milliseconds, got {value!r}"))
+            elif value < MIN_RESERVATION_TTL_MS:
+                found.append(Problem(here, f"must be at least {MIN_RESERVATION_TTL_MS}, got {value!r}"))
+        elif key not in FIELDS:
             continue
         elif key in ("enabled", "autoRefillEnabled"):
             if not isinstance(value, bool):
@@ -78,7 +89,7 @@ def problems(data: dict[str, Any] | None, path: str = "balance") -> list[Problem
 
 def settings_values(data: dict[str, Any] | None) -> dict[str, Any]:
     """A valid ``balance:`` mapping as BalanceSettings field values (LibreChat's defaults filled in)."""
-    merged = {**DEFAULTS, **{k: v for k, v in (data or {}).items() if v is not None}}
+    merged = {**DEFAULTS, **{k: v for k, v in (data or {}).items() if v is not None and k in FIELDS}}
     values = {FIELDS[key]: merged[key] for key in FIELDS}
     values["start_balance"] = Decimal(str(values["start_balance"]))
     values["refill_amount"] = Decimal(str(values["refill_amount"]))

@@ -101,7 +101,8 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
             "timeout_ms",
         ):
             value = getattr(spec, field)
-            if value not in (None, "", [], {}, False):
+            # capabilities: [] is a choice (no capabilities), not an absence
+            if value not in (None, "", [], {}, False) or (field == "capabilities" and value is not None):
                 setattr(base, field, value)
         if spec.base_url and not base.base_url:
             base.base_url = spec.base_url

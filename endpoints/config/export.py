@@ -3,6 +3,9 @@
 Keys stay as written (``${VAR}``, ``user_provided``).  A literal key typed in
 admin is a secret: it is written only with ``include_secrets``; otherwise the
 export names an environment variable to hold it and says so in ``warnings``.
+The ``version:`` is the one the last seed read; ``endpoints:`` is left out when
+there is nothing to put in it (LibreChat refuses an empty one).  Tested against
+LibreChat's own schema in tests/test_librechat_parity.py.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from core import secrets
 from endpoints.config.seed import secret_context
-from endpoints.models import AzureGroup, Endpoint, EndpointKind, EndpointModel, Source
+from endpoints.config.yamlfile import dump
+from endpoints.models import AzureGroup, ConfigState, Endpoint, EndpointKind, EndpointModel, Source
 
+#: The version written when no file was ever seeded (LibreChat's example's).
 EXPORT_VERSION = "1.3.14"
 
 
@@ -26,13 +29,14 @@ class Export:
     warnings: list[str] = field(default_factory=list)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.data, sort_keys=False, allow_unicode=True, width=120)
+        return dump(self.data)
 
 
 def export(*, include_secrets: bool = False) -> Export:
-    out = Export({"version": EXPORT_VERSION, "endpoints": {}})
+    state = ConfigState.objects.filter(pk=1).first()
+    out = Export({"version": state.version if state is not None else EXPORT_VERSION})
     endpoints = Endpoint.objects.prefetch_related("models", "groups", "groups__models").order_by("position", "name")
-    section: dict[str, Any] = out.data["endpoints"]
+    section: dict[str, Any] = {}
     customs = []
     for endpoint in endpoints:
         if endpoint.kind == EndpointKind.CUSTOM:
@@ -45,10 +49,12 @@ def export(*, include_secrets: bool = False) -> Export:
                 section["azureAssistants"] = item
         else:
             item = _builtin(endpoint, out, include_secrets, models=True)
-            if item:
+            if item or endpoint.source == Source.YAML:  # `openAI: {}` still configures the endpoint
                 section[endpoint.name] = item
     if customs:
         section["custom"] = customs
+    if section:
+        out.data["endpoints"] = section
     from endpoints.config.balance import export_balance
 
     balance = export_balance()
@@ -68,15 +74,31 @@ def _key(row: Endpoint | AzureGroup, owner: str, out: Export, include_secrets: b
 
 
 def _model_items(models: list[EndpointModel], *, all_models: bool) -> list[Any]:
+    """The models a yaml lists: all of a custom endpoint's; of a built-in, those the yaml
+    (or admin) added or changed, not LibreChat's defaults or the environment's list."""
     items: list[Any] = []
     for model in models:
         if model.source == Source.FETCHED:
             continue
         if model.overrides or model.admin_modified:
             items.append(_model_object(model))
-        elif all_models:
+        elif all_models or model.source in (Source.YAML, Source.ADMIN):
             items.append(model.model_id)
     return items
+
+
+def _model_names(endpoint: Endpoint, models: list[EndpointModel], out: Export) -> list[str]:
+    """anthropic's ``models``: LibreChat's form is a list of names, which cannot carry settings."""
+    names = []
+    for item in _model_items(models, all_models=False):
+        if isinstance(item, dict):
+            out.warnings.append(
+                f"{endpoint.name}/{item['name']}: per-model settings do not fit LibreChat's anthropic.models; "
+                "exported as a name only (the row keeps them)"
+            )
+            item = item["name"]
+        names.append(item)
+    return names
 
 
 def _model_object(model: EndpointModel) -> dict[str, Any]:
@@ -121,8 +143,9 @@ def _builtin(endpoint: Endpoint, out: Export, include_secrets: bool, *, models: 
     if endpoint.source == Source.YAML and endpoint.base_url and not endpoint.base_url.startswith("${"):
         item["baseURL"] = endpoint.base_url
     if endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+        written = "disableBuilder" in endpoint.extra
         assistant_keys = {
-            "disableBuilder": endpoint.disable_builder or None,
+            "disableBuilder": endpoint.disable_builder if endpoint.disable_builder or written else None,
             "pollIntervalMs": endpoint.poll_interval_ms,
             "timeoutMs": endpoint.timeout_ms,
             "version": endpoint.version or None,
@@ -133,11 +156,18 @@ def _builtin(endpoint: Endpoint, out: Export, include_secrets: bool, *, models: 
             "capabilities": endpoint.capabilities,
         }
         item.update({key: value for key, value in assistant_keys.items() if value is not None})
-    if models:
+    extra = dict(endpoint.extra)
+    if endpoint.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+        extra.pop("disableBuilder", None)  # written above, from the field (admin may have changed it)
+    if models and endpoint.kind == EndpointKind.ANTHROPIC:
+        names = _model_names(endpoint, list(endpoint.models.all()), out)
+        if names:
+            item["models"] = names
+    elif models:
         listed = _model_items(list(endpoint.models.all()), all_models=False)
         if listed:
             item["models"] = {"default": listed}
-    item.update(endpoint.extra)
+    item.update(extra)
     return item
 
 
@@ -193,6 +223,8 @@ def _azure(endpoint: Endpoint, out: Export, include_secrets: bool) -> dict[str, 
         data["models"] = models
         data.update(group.extra)
         groups.append(data)
+    if any(group.assistants for group in endpoint.groups.all()):
+        item["assistants"] = True  # LibreChat lists azureAssistants only with this
     item["groups"] = groups
     item.update(endpoint.extra)
     return item

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_save
 
 from core import secrets
 from endpoints.config.specs import ConfigSpec, EndpointSpec, GroupSpec, ModelSpec
-from endpoints.models import USER_PROVIDED, AzureGroup, Endpoint, EndpointModel, Source
+from endpoints.models import USER_PROVIDED, AzureGroup, ConfigState, Endpoint, EndpointModel, Source
 
 ENDPOINT_FIELDS = (
     "kind",
@@ -106,11 +107,20 @@ def apply(config: ConfigSpec, *, overwrite: bool = False, prune: bool = False, d
             from endpoints.config.balance import apply_balance_settings
 
             apply_balance_settings(config.balance, report, overwrite=overwrite)
+            _apply_version(config.version, report)
             if dry_run:
                 raise _DryRunRollback
     except _DryRunRollback:
         pass
     return report
+
+
+def _apply_version(version: str, report: SeedReport) -> None:
+    """Remember the file's ``version:`` for export_endpoints."""
+    state = ConfigState.objects.select_for_update().filter(pk=1).first()
+    if state is None or state.version != version:
+        ConfigState.objects.update_or_create(pk=1, defaults={"version": version})
+        report.note(f"recorded librechat.yaml version {version}")
 
 
 def secret_context(owner: str) -> str:
@@ -201,6 +211,7 @@ def _apply_models(
     existing = {m.model_id: m for m in endpoint.models.all()}
     if endpoint.kind == "azureAssistants" and not groups:
         groups = {g.group: g for g in AzureGroup.objects.filter(endpoint__name="azureOpenAI")}
+    new_rows: list[EndpointModel] = []
     for position, spec in enumerate(specs):
         spec.position = position
         row = existing.pop(spec.model_id, None)
@@ -218,10 +229,17 @@ def _apply_models(
         if overwrite and row.admin_modified:
             row.admin_modified = False
             changed.append("admin_modified")
-        if created or changed:
+        if created:
+            new_rows.append(row)
+            report.note(f"added model {endpoint.name}/{spec.model_id}")
+        elif changed:
             row.save()
-            verb = "added" if created else f"updated ({', '.join(changed)})"
-            report.note(f"{verb} model {endpoint.name}/{spec.model_id}")
+            report.note(f"updated ({', '.join(changed)}) model {endpoint.name}/{spec.model_id}")
+    if new_rows:
+        # One insert for an endpoint's new models (LibreChat's default lists run to dozens),
+        # and one "configuration changed" signal for them, as a save would send.
+        EndpointModel.objects.bulk_create(new_rows)
+        post_save.send(sender=EndpointModel, instance=new_rows[0], created=True, raw=False, using=None)
     for row in existing.values():
         if row.source in (Source.ADMIN, Source.FETCHED) and not overwrite:
             continue
