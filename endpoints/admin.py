@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from endpoints.catalog.diagnostics import test_and_remember
 from endpoints.catalog.snapshot import build_snapshot
 from endpoints.config.export import export
+from endpoints.config.interpolate import secrets_for_any_url
 from endpoints.config.seed import store_key
 from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, Source
 
@@ -73,6 +74,18 @@ class EndpointForm(SecretForm):
         if self.instance.pk and self.instance.api_key_secret and name != self.instance.name:
             raise forms.ValidationError("Re-enter the key when renaming an endpoint with a stored key.")
         return name
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        key = str(data.get("api_key") or "").strip()
+        if key.startswith(MASK_PREFIX) or (not key and self.instance.api_key_secret):
+            key = "(the stored key)"
+        raw = data.get("headers")
+        headers = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        leak = secrets_for_any_url(key, str(data.get("base_url") or ""), headers)
+        if leak:
+            self.add_error("base_url", f"Not saved: {leak}")
+        return data
 
     def clean_base_url(self) -> str:
         value: str = (self.cleaned_data.get("base_url") or "").strip()

@@ -477,3 +477,72 @@ def test_it_reads_any_time_zone_offset_python_accepts():
 
     response = token_client(make_user()).get("/api/usage/summary", {"from": "2026-01-01T00:00:00+19:07"})
     assert response.status_code == 200, response.content  # PostgreSQL takes no offset past 15:59
+
+
+# --- 2 and 3: seeding warns of references never resolved, and refuses a server key for a user's URL -----
+
+
+def test_it_warns_at_seeding_of_a_reference_that_is_never_resolved():
+    from endpoints.config import parse_text
+
+    config = parse_text(
+        """
+version: 1.3.14
+endpoints:
+  custom:
+    - name: leaky
+      apiKey: '${SECRET_KEY}'
+      baseURL: 'https://example.com/v1'
+      headers: {X-Creds: '${CREDS_KEY}'}
+      models: {default: ['m']}
+""",
+        env={},
+    )
+    text = "\\n".join(config.warnings)
+    assert "endpoints.custom[0].apiKey: ${SECRET_KEY} is never resolved" in text
+    assert "endpoints.custom[0].headers.X-Creds: ${CREDS_KEY} is never resolved" in text
+
+
+@pytest.mark.parametrize("extra", ["apiKey: '${GROQ_KEY}'", "apiKey: sk-literal",
+                                   "apiKey: user_provided\n      headers: {X-Team: '${TEAM_TOKEN}'}"])  # fmt: skip
+def test_it_refuses_a_server_key_for_a_url_each_user_enters(extra):
+    from endpoints.config import ConfigError
+    from endpoints.models import Endpoint
+    from tests.helpers import seed
+
+    with pytest.raises(ConfigError) as caught:
+        seed(f"""
+version: 1.3.14
+endpoints:
+  custom:
+    - name: mine
+      {extra}
+      baseURL: user_provided
+      models: {{default: ['m']}}
+""")
+    assert "endpoints.custom[0].baseURL" in str(caught.value) and "any URL a user types" in str(caught.value)
+    assert not Endpoint.objects.exists()
+
+
+def test_it_refuses_it_from_the_environment_too():
+    from endpoints.config import ConfigError
+    from tests.helpers import seed
+
+    with pytest.raises(ConfigError) as caught:
+        seed("version: 1.3.14\n", env={"OPENAI_API_KEY": "sk-real", "OPENAI_REVERSE_PROXY": "user_provided"})
+    assert "openAI: its apiKey is the server's" in str(caught.value)
+
+
+def test_it_refuses_it_in_admin(admin_client):
+    from endpoints.models import Endpoint
+    from tests.helpers import seed
+
+    seed("version: 1.3.14\nendpoints:\n  custom:\n    - {name: mine, apiKey: user_provided, baseURL: user_provided, "
+         "models: {default: [m]}}\n")  # fmt: skip
+    endpoint = Endpoint.objects.get()
+    from tests.test_no_leaks import submit_admin_form
+
+    response = submit_admin_form(admin_client, f"/admin/endpoints/endpoint/{endpoint.pk}/change/", api_key="sk-literal")
+    assert response.status_code == 200 and "any URL a user types" in response.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.api_key == "user_provided" and not endpoint.api_key_secret

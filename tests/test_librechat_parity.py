@@ -131,6 +131,11 @@ DEVIATIONS: dict[str, Deviation] = {
         WE_REFUSE,
         ("invalid/recursive_anchor", "generated/too_big", "generated/not_utf8"),
     ),
+    "server key for a user's URL": Deviation(
+        "An endpoint whose `baseURL` is `user_provided` may not send a key or `${VAR}` header of the server",
+        WE_REFUSE,
+        ("invalid/server_key_for_user_base_url",),
+    ),
     "unused sections": Deviation(
         "The contents of the sections this service does not use are LibreChat's to check",
         LIBRECHAT_REFUSES,

@@ -115,6 +115,9 @@ def _group(r: Reader, data: dict[str, Any], path: str, index: int) -> GroupSpec:
         drop_params=r.string_list(data, "dropParams", path) or [],
         extra={key: value for key, value in data.items() if key not in GROUP_FIELDS},
     )
+    for key, value in (("apiKey", group.api_key), ("baseURL", group.base_url), ("instanceName", group.instance_name),
+                       ("deploymentName", group.deployment_name), *group.headers.items()):  # fmt: skip
+        r.references(value, join(path, key) if key in GROUP_FIELDS else join(join(path, "additionalHeaders"), key))
     if group.serverless and not group.base_url:
         r.error(join(path, "baseURL"), f"group {group.group!r} is serverless and needs a baseURL")
     if not group.serverless and not group.instance_name:

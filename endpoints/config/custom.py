@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from endpoints.config import params, schema
+from endpoints.config.interpolate import secrets_for_any_url
 from endpoints.config.items import (
     EXTENSION_KEYS,
     MAX_ENDPOINT_NAME,
@@ -102,6 +103,7 @@ def _custom(r: Reader, item: dict[str, Any], path: str, index: int) -> EndpointS
         spec.models_fetch = r.boolean(models, "fetch", here)
         spec.user_id_query = r.boolean(models, "userIdQuery", here)
     spec.headers = r.string_map(item, "headers", path)
+    _check_secrets(r, spec, path)
     spec.add_params = dict(item["addParams"]) if isinstance(item.get("addParams"), dict) else {}
     spec.drop_params = r.string_list(item, "dropParams", path) or []
     spec.model_display_label = r.string(item, "modelDisplayLabel", path)
@@ -111,6 +113,17 @@ def _custom(r: Reader, item: dict[str, Any], path: str, index: int) -> EndpointS
     spec.extra = {key: value for key, value in item.items() if key not in CUSTOM_FIELDS}
     _check_custom_params(r, item, spec, path)
     return spec if raw_name else None
+
+
+def _check_secrets(r: Reader, spec: EndpointSpec, path: str) -> None:
+    """The server's key and variables go only where the configuration says, never where a user says."""
+    r.references(spec.api_key, join(path, "apiKey"))
+    r.references(spec.base_url, join(path, "baseURL"))
+    for name, value in spec.headers.items():
+        r.references(value, join(join(path, "headers"), name))
+    leak = secrets_for_any_url(spec.api_key, spec.base_url, spec.headers)
+    if leak:
+        r.error(join(path, "baseURL"), leak)
 
 
 def _check_custom_params(r: Reader, item: dict[str, Any], spec: EndpointSpec, path: str) -> None:

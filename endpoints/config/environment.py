@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from endpoints.config.defaults import catalog_context_window, default_models, is_vision_model
+from endpoints.config.interpolate import secrets_for_any_url
 from endpoints.config.specs import ConfigSpec, EndpointSpec, ModelSpec
 from endpoints.config.yamlfile import ConfigError, Problem
 from endpoints.models import USER_PROVIDED, EndpointKind, Source
@@ -118,7 +119,22 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
         for model in spec.models:
             fill_model_defaults(spec.kind, model)
     check_fallbacks(result)
+    check_user_urls(result)
     return result
+
+
+def check_user_urls(config: ConfigSpec) -> None:
+    """No built-in endpoint sends the server's key where each user sets the URL (``*_REVERSE_PROXY`` or
+    ``baseURL: user_provided`` beside a key of the server's); custom endpoints are checked as read."""
+    problems = []
+    for spec in config.endpoints:
+        leak = None if spec.kind == EndpointKind.CUSTOM else secrets_for_any_url(spec.api_key, spec.base_url,
+                                                                                  spec.headers)  # fmt: skip
+        if leak:
+            where = f"{_path(spec)}.baseURL" if spec.source != Source.ENV else "the environment"
+            problems.append(Problem(where, f"{spec.name}: {leak}"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _with_defaults(name: str, yaml_models: list[ModelSpec]) -> list[ModelSpec]:

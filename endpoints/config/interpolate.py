@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
+from endpoints.models import USER_PROVIDED
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -37,3 +39,19 @@ def never_resolved(value: str) -> list[str]:
 def is_unresolved(value: str) -> bool:
     """True when a ``${VAR}`` reference is still there (its variable is unset)."""
     return bool(_VAR.search(value))
+
+
+def secrets_for_any_url(api_key: str, base_url: str, headers: dict[str, str]) -> str | None:
+    """Why an endpoint would send the server's secrets to whatever URL each user enters (its
+    ``baseURL`` is ``user_provided``), or None when it would not."""
+    if base_url.strip() != USER_PROVIDED:
+        return None
+    if api_key and api_key.strip() != USER_PROVIDED:
+        return ("its apiKey is the server's while each user enters the baseURL (user_provided): the server's key "
+                "would be sent to any URL a user types. Use apiKey: user_provided too, or a fixed baseURL.")  # fmt: skip
+    refs = sorted({name for value in headers.values() for name in _VAR.findall(value)})
+    if refs:
+        named = ", ".join(f"${{{name}}}" for name in refs)
+        return (f"its headers send {named} while each user enters the baseURL (user_provided): the server's "
+                "variables would be sent to any URL a user types. Drop them, or use a fixed baseURL.")  # fmt: skip
+    return None

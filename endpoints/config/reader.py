@@ -8,6 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from endpoints.config.interpolate import never_resolved
 from endpoints.config.yamlfile import YAML11_BOOLEANS, Located, Problem, join
 
 _MISSING = object()
@@ -68,6 +69,12 @@ class Reader:
     def failed(self, path: str) -> bool:
         """True when a problem was already reported at ``path`` or inside it."""
         return any(p.path == path or p.path.startswith((f"{path}.", f"{path}[")) for p in self.problems)
+
+    def references(self, value: str, path: str) -> None:
+        """Warn about ``${VAR}`` references that are never resolved (``settings.NEVER_RESOLVED``)."""
+        for name in never_resolved(value):
+            self.warn(path, f"${{{name}}} is never resolved (a variable of the service itself, or one LibreChat "
+                      "keeps secret): it stays as written and is never sent upstream")  # fmt: skip
 
     def warn(self, path: str, message: str) -> None:
         line = self._line(path)

@@ -54,6 +54,9 @@ def _common(r: Reader, name: str, item: dict[str, Any], path: str, known: frozen
     spec.headers = r.string_map(item, "headers", path)
     spec.base_url = r.string(item, "baseURL", path)
     check_url(r, spec.base_url, join(path, "baseURL"))
+    r.references(spec.base_url, join(path, "baseURL"))
+    for header, value in spec.headers.items():
+        r.references(value, join(join(path, "headers"), header))
     spec.add_params = r.mapping(item, "addParams", path, nullable=True) or {}
     spec.drop_params = r.string_list(item, "dropParams", path, nullable=True) or []
     spec.rate_limit = read_rate_limit(r, item, path)
