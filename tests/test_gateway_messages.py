@@ -10,7 +10,13 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from core.errors import ApiError
+from endpoints.chat import request as checks
+from endpoints.chat.request import Errors
+from endpoints.gateway.anthropic_request import parse_messages
 from tests.every_endpoint import ENDPOINTS, configure, personal_token
 from tests.fakes.server import Fault, Reply, ToolCall
 from usage.models import UsageRecord
@@ -327,3 +333,38 @@ def test_it_lists_models_in_anthropics_shape(client, setup):
         client.models.retrieve("gpt-4o")  # ambiguous: not listed bare
     openai_shape = httpx2.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {token}"}).json()
     assert openai_shape["object"] == "list"
+
+
+# --- any body: a ChatCall or invalid_request, never anything else ---------------------------------
+
+_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False) | st.text(max_size=8)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["type", "text", "role", "content", "source", "id", "name", "input", "tool_use_id",
+                     "media_type", "data", "url", "input_schema"]), inner, max_size=4), max_leaves=12)  # fmt: skip
+_blocks = st.lists(st.fixed_dictionaries({"type": st.sampled_from(
+    ["text", "image", "tool_use", "tool_result", "thinking", "document", "other"])}, optional={
+    "text": _json, "source": _json, "id": _json, "name": _json, "input": _json, "tool_use_id": _json,
+    "content": _json}), max_size=4)  # fmt: skip
+_bodies = st.fixed_dictionaries(
+    {"model": st.sampled_from(["fakeai/gpt-4o", "", 3]), "max_tokens": st.sampled_from([1, 0, "9", None])},
+    optional={
+        "messages": st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", 1]),
+                                                    "content": _blocks | _json}), max_size=3),
+        "system": _json, "tools": _json, "tool_choice": _json, "stop_sequences": _json, "metadata": _json,
+        "temperature": _json, "stream": _json,
+    },
+)  # fmt: skip
+
+
+@given(body=_bodies)
+@settings(max_examples=300, deadline=None, derandomize=True)
+def test_it_reads_any_body_as_a_call_or_an_invalid_request(body):
+    try:
+        request = parse_messages(body)
+    except ApiError as error:
+        assert error.type == "invalid_request" and error.context["errors"]
+        return
+    errors = Errors()
+    checks.messages(request.call.messages, errors)  # what the providers read: OpenAI's valid messages
+    checks.tools(request.call.tools, errors)
+    assert not errors.items, errors.items

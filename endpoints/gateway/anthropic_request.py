@@ -114,7 +114,7 @@ def _assistant(blocks: list[Any], where: str, errors: Errors) -> dict[str, Any]:
         elif kind == "tool_use" and isinstance(block, dict):
             if (call := _tool_call(block, here, errors)) is not None:
                 calls.append(call)
-        elif kind not in _SKIPPED:
+        elif not isinstance(kind, str) or kind not in _SKIPPED:
             _unsupported(kind, here, errors)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or (None if calls else "")}
     if calls:
@@ -170,12 +170,14 @@ def messages(value: Any, errors: Errors) -> list[dict[str, Any]]:
         content = message.get("content")
         if isinstance(content, str):
             out.append({"role": role, "content": content})
-        elif not isinstance(content, list):
-            errors.add(f"{where}.content", "Must be a string or a list of content blocks.")
+        elif not isinstance(content, list) or not content:
+            errors.add(f"{where}.content", "Must be a string or a non-empty list of content blocks.")
         elif role == "assistant":
             out.append(_assistant(content, where, errors))
         else:
             out.extend(_user(content, where, errors))
+    if not out and not errors.items:  # e.g. only blocks that carry nothing for another vendor
+        errors.add("messages", "Holds nothing to answer.")
     return out
 
 
