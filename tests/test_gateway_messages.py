@@ -19,6 +19,7 @@ from endpoints.chat.request import Errors
 from endpoints.gateway.anthropic_request import parse_messages
 from tests.every_endpoint import ENDPOINTS, configure, personal_token
 from tests.fakes.server import Fault, Reply, ToolCall
+from tests.test_api_schema import _validator, served_schema
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -368,3 +369,19 @@ def test_it_reads_any_body_as_a_call_or_an_invalid_request(body):
     checks.messages(request.call.messages, errors)  # what the providers read: OpenAI's valid messages
     checks.tools(request.call.tools, errors)
     assert not errors.items, errors.items
+
+
+def test_it_answers_as_its_openapi_description_says(setup, fake_openai):
+    url, token = setup
+    schema = served_schema(url)
+    item = schema["components"]["schemas"]["AnthropicMessageStreamItem"]["oneOf"]
+    by_event = {
+        branch["properties"]["event"]["const"]: branch["properties"]["data"]["contentSchema"] for branch in item
+    }
+    fake_openai.reply = Reply(text=["Hi"], tool_calls=[ToolCall("get_weather", {"city": "Paris"})])
+    body = {"model": "fakeai/gpt-4o", "max_tokens": 50, "messages": HELLO, "tools": WEATHER}
+    for name, data in events(url, token, body):
+        _validator(schema, by_event[name]).validate(data)
+    answer = httpx2.post(f"{url}/v1/messages", json=body, headers={"x-api-key": token}, timeout=20).json()
+    _validator(schema, {"$ref": "#/components/schemas/AnthropicMessage"}).validate(answer)
+    assert [block["type"] for block in answer["content"]] == ["text", "tool_use"]

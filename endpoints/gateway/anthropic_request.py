@@ -227,7 +227,12 @@ def tool_choice(value: Any, errors: Errors) -> tuple[Any, bool]:
     if not isinstance(value, dict) or kind not in ("auto", "any", "tool", "none"):
         errors.add("tool_choice", "Must be {type: auto | any | none} or {type: tool, name}.")
         return None, False
-    serial = value.get("disable_parallel_tool_use") is True
+    serial = value.get("disable_parallel_tool_use")
+    if serial is not None and not isinstance(serial, bool):
+        errors.add("tool_choice.disable_parallel_tool_use", "Must be true or false.")
+    if value.get("name") is not None and not isinstance(value["name"], str):
+        errors.add("tool_choice.name", "Must be a string.")
+    serial = serial is True
     if kind == "tool":
         if not isinstance(value.get("name"), str) or not value["name"]:
             errors.add("tool_choice.name", "Must name the tool.")
@@ -252,7 +257,11 @@ def _user_id(data: dict[str, Any], errors: Errors) -> Any:
     if not isinstance(metadata, dict):
         errors.add("metadata", "Must be an object such as {user_id}.")
         return None
-    return metadata.get("user_id")
+    user_id = metadata.get("user_id")
+    if user_id is not None and not isinstance(user_id, str):
+        errors.add("metadata.user_id", "Must be a string.")
+        return None
+    return user_id
 
 
 def parse_messages(data: Any, *, counting: bool = False) -> MessagesRequest:
