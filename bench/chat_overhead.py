@@ -1,5 +1,6 @@
-"""What the gateway adds: chat through /api/chat (and /v1/chat/completions when it
-exists) vs straight to the fake upstream, in one run; then 1,000 streams held open.
+"""What the gateway adds: chat through /api/chat, /v1/chat/completions and /v1/messages
+(Anthropic's format, answered from the same OpenAI-format fake) vs straight to the fake
+upstream, in one run; then 1,000 streams held open.
 
     .venv/bin/python bench/chat_overhead.py [--requests 2000] [--concurrency 1,16,64] [--streams 1000]
 
@@ -74,6 +75,8 @@ def main() -> None:
         direct_body = {**BODY, "model": "gpt-4o"}
         api_body = {**BODY, "endpoint": "fake", "model": "gpt-4o"}
         gateway_body = {**BODY, "model": "fake/gpt-4o"}
+        messages_body = {**BODY, "model": "fake/gpt-4o"}  # max_tokens is required there, and BODY has it
+        anthropic_auth = {"x-api-key": svc.token, "anthropic-version": "2023-06-01"}
 
         results: list[Result] = []
         for stream in (False, True):
@@ -88,6 +91,9 @@ def main() -> None:
                 results.append(measure(f"/v1/chat/completions ({kind})", f"{base}/v1/chat/completions",
                                        {**gateway_body, "stream": stream}, auth, n, c, stream,
                                        b'"content"'))  # fmt: skip
+                results.append(measure(f"/v1/messages ({kind})", f"{base}/v1/messages",
+                                       {**messages_body, "stream": stream}, anthropic_auth, n, c, stream,
+                                       b'"text_delta"'))  # fmt: skip
 
         lines = [
             f"### chat_overhead — {time.strftime('%Y-%m-%d %H:%M')} — {machine()}, {args.workers} worker(s), "

@@ -20,7 +20,7 @@ from endpoints.catalog.snapshot import build_snapshot
 from endpoints.config.export import export
 from endpoints.config.interpolate import secrets_for_any_url
 from endpoints.config.seed import store_key
-from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, Source
+from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, EndUser, Source, TokenKind
 
 MASK_PREFIX = "stored encrypted: "
 
@@ -230,7 +230,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ("name", "prefix", "user__username")
     fields = ("user", "name", "kind", "masked", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = ("user", "kind", "masked", "created_at", "last_used_at", "revoked_at")
-    actions = ("revoke",)
+    actions = ("revoke", "mark_service", "mark_personal")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -245,6 +245,66 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
         count = revoke_all(queryset)
         self.message_user(request, f"Revoked {count} token(s); they stop working within seconds.", messages.SUCCESS)
+
+    def _mark(self, request: HttpRequest, queryset: QuerySet[ApiToken], kind: str) -> int:
+        if not request.user.is_superuser:  # a service token makes users: only a superuser may allow it
+            self.message_user(request, "Only a superuser may change what a token may do.", messages.ERROR)
+            return 0
+        count = 0
+        for token in queryset.exclude(kind=kind):
+            token.kind = kind
+            token.save(update_fields=["kind"])  # the signal evicts the cached token: seen within seconds
+            count += 1
+        return count
+
+    @admin.action(description="Mark as service tokens (may act for end users)")
+    def mark_service(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        if count := self._mark(request, queryset, TokenKind.SERVICE):
+            self.message_user(request, f"{count} token(s) may now act for end users (X-End-User-Id, X-End-User-Email, "
+                              "or the body's user).", messages.SUCCESS)  # fmt: skip
+
+    @admin.action(description="Mark as personal tokens (act as their owner only)")
+    def mark_personal(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        if count := self._mark(request, queryset, TokenKind.PERSONAL):
+            self.message_user(request, f"{count} token(s) now act as their owner only.", messages.SUCCESS)
+
+
+@admin.register(EndUser)
+class EndUserAdmin(admin.ModelAdmin):
+    """The people service tokens act for: made on first sight, never here."""
+
+    list_display = ("user", "service_owner", "external_id", "email", "active", "created_at")
+    list_filter = ("user__is_active", "created_at")  # owners: by search (a filter would list every user)
+    search_fields = ("external_id", "email", "user__username", "service_owner__username")
+    fields = ("user", "service_owner", "external_id", "email", "created_at")
+    readonly_fields = fields
+    list_select_related = ("user", "service_owner")
+    actions = ("deactivate", "reactivate")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(boolean=True, description="active")
+    def active(self, obj: EndUser) -> bool:
+        return bool(obj.user.is_active)
+
+    def _set_active(self, queryset: QuerySet[EndUser], active: bool) -> int:
+        count = 0
+        for row in queryset.select_related("user"):
+            if row.user.is_active != active:
+                row.user.is_active = active
+                row.user.save(update_fields=["is_active"])  # the signal evicts the cached end user
+                count += 1
+        return count
+
+    @admin.action(description="Deactivate: refuse their chats")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[EndUser]) -> None:
+        count = self._set_active(queryset, False)
+        self.message_user(request, f"Deactivated {count} end user(s); their chats are refused within seconds.")
+
+    @admin.action(description="Reactivate")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[EndUser]) -> None:
+        self.message_user(request, f"Reactivated {self._set_active(queryset, True)} end user(s).")
 
 
 def _mask_drf_tokens() -> None:

@@ -27,8 +27,8 @@ class EndpointsConfig(AppConfig):
         from django.core.signals import request_finished
         from rest_framework.authtoken.models import Token
 
-        from endpoints.auth import lastused, tokens
-        from endpoints.models import ApiToken
+        from endpoints.auth import endusers, lastused, tokens
+        from endpoints.models import ApiToken, EndUser
 
         def token_gone(instance: Token, **_kwargs: object) -> None:
             tokens.forget(instance.key)
@@ -38,10 +38,16 @@ class EndpointsConfig(AppConfig):
 
         def user_changed(instance: object, **_kwargs: object) -> None:
             tokens.forget_user(instance.pk)  # type: ignore[attr-defined]
+            endusers.forget_user(instance.pk)  # type: ignore[attr-defined]
+
+        def end_user_changed(instance: EndUser, **_kwargs: object) -> None:
+            endusers.forget(instance)
 
         post_delete.connect(token_gone, sender=Token, weak=False, dispatch_uid="forget-token")
         post_save.connect(api_token_changed, sender=ApiToken, weak=False, dispatch_uid="forget-api-token")
         post_delete.connect(api_token_changed, sender=ApiToken, weak=False, dispatch_uid="forget-api-token-del")
+        post_save.connect(end_user_changed, sender=EndUser, weak=False, dispatch_uid="forget-end-user")
+        post_delete.connect(end_user_changed, sender=EndUser, weak=False, dispatch_uid="forget-end-user-del")
         # "last used" of personal tokens is written once the response has gone (endpoints/auth/lastused.py).
         request_finished.connect(lastused.on_request_finished, weak=False, dispatch_uid="token-last-used")
         post_save.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid="forget-user-tokens")

@@ -219,10 +219,11 @@ class AssistantThread(models.Model):
 
 
 class TokenKind(models.TextChoices):
-    """What a token may do. Personal tokens act as their owner; a later kind ("service") will act
-    for end users and carry its own permissions."""
+    """What a token may do. A personal token acts as its owner; a service token (marked by an
+    admin) may also act for the end users of the app that holds it (``endpoints.auth.endusers``)."""
 
     PERSONAL = "personal", "personal"
+    SERVICE = "service", "service: may act for end users"
 
 
 class ApiToken(models.Model):
@@ -272,3 +273,38 @@ class ConfigState(models.Model):
 
     def __str__(self) -> str:
         return f"librechat.yaml version {self.version}"
+
+
+class EndUser(models.Model):
+    """A person an app acts for with a service token: found by (the token owner, the id the app
+    knows them by), or by email when the app sends no id; never by a username.
+
+    ``user`` is an ordinary Django user made for them (an unusable password: nobody signs in as
+    them), so limits, budgets, balances and usage rows apply to them as to anyone; its username
+    is ``<owner>~<label>``, a form no sign-up or admin form accepts (``~`` is not allowed in
+    usernames), so it never collides with a real account.  Deactivating ``user`` refuses their chats.
+    """
+
+    service_owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                      related_name="end_users", help_text="Who holds the service token.")  # fmt: skip
+    external_id = models.CharField(max_length=200, blank=True, help_text="The app's id for them; empty: by email.")
+    email = models.CharField(max_length=254, blank=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="end_user")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service_owner_id", "external_id", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["service_owner", "external_id"], condition=~models.Q(external_id=""),
+                                    name="unique_end_user_id"),
+            models.UniqueConstraint(fields=["service_owner", "email"], condition=models.Q(external_id=""),
+                                    name="unique_end_user_email"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.external_id or self.email
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """How requests name them: ("id", external id) or ("email", email)."""
+        return ("id", self.external_id) if self.external_id else ("email", self.email)

@@ -10,6 +10,7 @@ from django.urls import re_path
 
 from core.hosts import AllowedHosts
 from endpoints.gateway.consumers import gateway_routes
+from endpoints.gateway.messages import messages_routes
 from endpoints.transports.http import http_routes
 from endpoints.transports.websocket import websocket_routes
 
@@ -35,7 +36,9 @@ def build_application(django_app: Any) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
             # ALLOWED_HOSTS for the channels routes too (Django's views check it again themselves).
-            "http": AllowedHosts(URLRouter([*http_routes, *gateway_routes, re_path(r"", django_app)])),
+            "http": AllowedHosts(
+                URLRouter([*http_routes, *gateway_routes, *messages_routes, re_path(r"", django_app)])
+            ),
             "websocket": AllowedHosts(URLRouter(websocket_routes)),
             "lifespan": lifespan,
         }

@@ -55,7 +55,8 @@ def test_it_serves_a_valid_openapi_3_1_schema_with_every_route_and_error(client)
         except jsonschema.SchemaError as exc:
             raise AssertionError(f"components.schemas.{name}: {exc.message}") from None
     for path in ("/api/endpoints", "/api/models", "/api/models/details", "/api/keys", "/api/tokens", "/api/usage",
-                 "/api/chat", "/v1/models", "/v1/chat/completions"):  # fmt: skip
+                 "/api/chat", "/v1/models", "/v1/chat/completions", "/v1/messages",
+                 "/v1/messages/count_tokens"):  # fmt: skip
         assert path in schema["paths"], path
     for kind in errors.ERRORS:
         assert errors.component_name(kind) in schema["components"]["schemas"], kind
@@ -167,7 +168,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 #: that fits the schema may rightly be refused with 400 there, so Schemathesis's check that
 #: schema-valid data is accepted does not apply.  Every other check does.
 SEMANTIC = {"PUT /api/keys", "POST /api/tokens", "GET /api/usage", "GET /api/usage/summary", "POST /api/chat",
-            "POST /v1/chat/completions"}  # fmt: skip
+            "POST /v1/chat/completions", "POST /v1/messages", "POST /v1/messages/count_tokens",
+            "GET /v1/models"}  # fmt: skip
 
 
 @schema.parametrize()

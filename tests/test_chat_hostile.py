@@ -3,8 +3,8 @@ cleanly (issue 12).
 
 Hypothesis builds chat bodies — valid JSON with wrong types, lone surrogates, huge and negative
 numbers, deep nesting, unknown fields, malformed tools and tool calls, every content-part shape —
-and sends them through ``POST /api/chat`` (SSE and JSON), ``/ws/chat/`` and
-``/v1/chat/completions`` to the fake upstreams of every wire format, with a spending limit, a
+and sends them through ``POST /api/chat`` (SSE and JSON), ``/ws/chat/``,
+``/v1/chat/completions`` and ``/v1/messages`` to the fake upstreams of every wire format, with a spending limit, a
 balance and a concurrency limit of one chat at a time; some clients go away midway.  After each:
 
 * no 5xx but a logged ``internal_error`` that still reached the client as its answer;
@@ -197,6 +197,20 @@ def gateway_body(plan: Plan) -> dict[str, Any]:
     return body
 
 
+def messages_body(plan: Plan) -> dict[str, Any]:
+    """A ``/v1/messages`` body: Anthropic's shape, the same changes (OpenAI-shaped ones are hostile there too)."""
+    body: dict[str, Any] = {"model": "/".join(plan.target), "messages": HELLO, "stream": plan.stream,
+                            "max_tokens": 50}  # fmt: skip
+    for key, value in plan.changes.items():
+        if key == "message":
+            body["messages"] = [*HELLO, value]
+        elif key == "endpoint":
+            body["model"] = value
+        elif key not in ("conversationId", "parameters"):
+            body[key] = value
+    return body
+
+
 # --- what the client sees ------------------------------------------------------------------------------
 
 
@@ -215,6 +229,8 @@ def _error_kind(body: bytes) -> str | None:
         data = json.loads(body)
     except ValueError:
         return None
+    if isinstance(data, dict) and data.get("type") == "error":  # Anthropic's shape (/v1/messages)
+        return data["error"]["details"]["error_code"]
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         return data["error"].get("code")
     return data.get("type") if isinstance(data, dict) else None
@@ -361,6 +377,19 @@ def test_it_ends_every_gateway_completion_cleanly(harness: Harness, plan: Plan) 
     harness.check_clean()
 
 
+def _anthropic_terminal(data: bytes) -> bool:
+    return b"event: message_stop" in data or b"event: error" in data
+
+
+@SETTINGS
+@given(plan=plans)
+def test_it_ends_every_gateway_message_cleanly(harness: Harness, plan: Plan) -> None:
+    seen = over_http(f"{harness.url}/v1/messages", harness.token, encode(messages_body(plan)), leave=plan.leave,
+                     terminal=_anthropic_terminal)  # fmt: skip
+    harness.check_answer(seen)
+    harness.check_clean()
+
+
 # --- the requests that were seen to escape the chat's cleanup, one by one -------------------------------
 
 SEEN = [
@@ -413,7 +442,7 @@ def _broken_stream(after: int) -> Callable[..., Any]:
 
 
 @pytest.mark.parametrize("after", [0, 2], ids=["before-first-byte", "mid-stream"])
-@pytest.mark.parametrize("front", ["sse", "json", "websocket", "gateway"])
+@pytest.mark.parametrize("front", ["sse", "json", "websocket", "gateway", "messages"])
 def test_it_answers_an_unexpected_error_as_a_logged_internal_error(harness: Harness, monkeypatch, front, after):
     from endpoints.providers.openai import OpenAIProvider
 
@@ -426,6 +455,11 @@ def test_it_answers_an_unexpected_error_as_a_logged_internal_error(harness: Harn
         gateway = {"model": "fakeai/gpt-4o", "messages": HELLO, "stream": True}
         seen = over_http(f"{harness.url}/v1/chat/completions", harness.token, encode(gateway), leave=False,
                          terminal=lambda data: b'"code":"internal_error"' in data)  # fmt: skip
+        seen.kind = "internal_error" if seen.ended and seen.status == 200 else seen.kind
+    elif front == "messages":
+        message = {"model": "fakeai/gpt-4o", "max_tokens": 50, "messages": HELLO, "stream": True}
+        seen = over_http(f"{harness.url}/v1/messages", harness.token, encode(message), leave=False,
+                         terminal=lambda data: b"event: error" in data and b'"internal_error"' in data)  # fmt: skip
         seen.kind = "internal_error" if seen.ended and seen.status == 200 else seen.kind
     else:
         seen = over_http(f"{harness.url}/api/chat", harness.token, encode(body), leave=False,

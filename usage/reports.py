@@ -131,11 +131,17 @@ def summary(records: QuerySet[UsageRecord], *, by_user: bool = False) -> dict[st
         ],
     }
     if by_user:
-        result["by_user"] = [
-            {"user_id": row.pop("user_id"), "username": row.pop("user__username") or "", **row}
-            for row in _grouped(plain, "user_id", "user__username", order=(*costliest, "user_id"))
-        ]
+        result["by_user"] = per_user(records)
     return result
+
+
+def per_user(records: QuerySet[UsageRecord]) -> list[dict[str, Any]]:
+    """Totals per user, costliest first (one query)."""
+    plain: Any = records.order_by()
+    return [
+        {"user_id": row.pop("user_id"), "username": row.pop("user__username") or "", **row}
+        for row in _grouped(plain, "user_id", "user__username", order=("-usd", "-n_requests", "user_id"))
+    ]
 
 
 # --- CSV ----------------------------------------------------------------------------------

@@ -10,13 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import ApiError
+from endpoints.models import EndUser
 from usage.models import Status, UsageRecord
 from usage.money import money
 from usage.reports import filter_records
@@ -83,6 +85,9 @@ class UsageQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(required=False, allow_blank=True, choices=Status.choices)
     user = serializers.CharField(required=False, allow_blank=True, max_length=150,
                                  help_text="Staff: a user id or username, or all")  # fmt: skip
+    end_user = serializers.CharField(required=False, allow_blank=True, max_length=254,
+                                     help_text="The records of an end user a service token acted for: the id the app "
+                                     "sent (X-End-User-Id, user) or their email; a service's owner sees only theirs")  # fmt: skip
     cursor = serializers.CharField(required=False, allow_blank=True, max_length=200,
                                    help_text="The `next` link's cursor (opaque)")  # fmt: skip
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
@@ -100,28 +105,44 @@ class UsageQuerySerializer(serializers.Serializer):
     def everyone(self) -> bool:
         return self.validated_data.get("user") == "all"
 
-    def owner(self, caller: Any) -> Any:
-        """Whose records: the caller's, or (admins only) another user's; None for everyone's."""
+    def whose(self, caller: Any) -> Q | None:
+        """Whose records: the caller's; another user's for an admin, or for the owner of a service token
+        one of the end users it acts for; ``all``: everyone's for an admin, the caller's and their end
+        users' for a service's owner.  None: everyone's."""
         wanted = self.validated_data.get("user") or None
         if wanted is None or wanted in (str(caller.pk), caller.get_username()):
-            return caller
-        if not caller.is_staff:
-            raise ApiError("permission_denied", "Only administrators can see other users' usage.", status=403)
+            return Q(user=caller)
         if wanted == "all":
-            return None
+            if caller.is_staff:
+                return None
+            if EndUser.objects.filter(service_owner=caller.pk).exists():
+                return Q(user=caller) | Q(user__end_user__service_owner=caller.pk)
+            raise ApiError("permission_denied", "Only administrators can see other users' usage.", status=403)
         users = get_user_model().objects
         numeric = wanted.isascii() and wanted.isdigit() and len(wanted) < 19  # "²" is a digit, not a number
         found = (users.filter(pk=int(wanted)) if numeric else users.none()).first() or users.filter(
             **{users.model.USERNAME_FIELD: wanted}
         ).first()
+        if not caller.is_staff and (found is None or not EndUser.objects.filter(user=found, service_owner=caller.pk)
+                                    .exists()):  # fmt: skip
+            raise ApiError("permission_denied", "Only administrators can see other users' usage (and a service's "
+                           "owner, its end users').", status=403)  # fmt: skip
         if found is None:
             raise ApiError("not_found", f"There is no user {wanted!r}.", status=404)
-        return found
+        return Q(user=found)
 
     def records(self, caller: Any) -> QuerySet[UsageRecord]:
         data = self.validated_data
-        owner = self.owner(caller)
-        records = UsageRecord.objects.all() if owner is None else UsageRecord.objects.filter(user=owner)
+        whose = self.whose(caller)
+        end_user = data.get("end_user")
+        if end_user and not data.get("user"):
+            whose = None  # an end user's records, not the caller's own: narrowed just below
+        records = UsageRecord.objects.all() if whose is None else UsageRecord.objects.filter(whose)
+        if end_user:
+            acted = Q(user__end_user__external_id=end_user) | Q(user__end_user__email=end_user.lower())
+            if not caller.is_staff:
+                acted &= Q(user__end_user__service_owner=caller.pk)
+            records = records.filter(acted)
         return filter_records(
             records,
             start=_start(data["from"]) if "from" in data else None,
@@ -132,16 +153,35 @@ class UsageQuerySerializer(serializers.Serializer):
         )
 
 
+class EndUserSerializer(serializers.Serializer):
+    """Whom a service token acted for: the id its app sent, their email, and the service's owner."""
+
+    id = serializers.CharField(source="external_id", help_text="The app's id for them; empty: known by email")
+    email = serializers.CharField()
+    service = serializers.CharField(source="service_owner.username", help_text="Who holds the service token")
+
+
 class UsageRecordSerializer(serializers.ModelSerializer):
     cost_usd = MoneyField()
+    user = serializers.CharField(source="user.username", allow_null=True, default=None,
+                                 help_text="Whose request; null: the user was deleted")  # fmt: skip
+    end_user = serializers.SerializerMethodField(help_text="Set when a service token acted for this person")
 
     class Meta:
         model = UsageRecord
         fields = [
-            "request_id", "conversation_id", "endpoint", "model", "answered_endpoint", "answered_model",
-            "prompt_tokens", "completion_tokens", "cached_tokens", "estimated", "cost_usd", "status", "error_type",
-            "latency_ms", "ttft_ms", "created_at",
+            "request_id", "conversation_id", "user", "end_user", "endpoint", "model", "answered_endpoint",
+            "answered_model", "prompt_tokens", "completion_tokens", "cached_tokens", "estimated", "cost_usd",
+            "status", "error_type", "latency_ms", "ttft_ms", "created_at",
         ]  # fmt: skip
+
+    @extend_schema_field(EndUserSerializer(allow_null=True))
+    def get_end_user(self, record: UsageRecord) -> dict[str, Any] | None:
+        try:
+            acted = record.user.end_user if record.user is not None else None
+        except ObjectDoesNotExist:
+            return None
+        return EndUserSerializer(acted).data if acted is not None else None
 
 
 def _totals(name: str, **keys: serializers.Field) -> type[serializers.Serializer]:

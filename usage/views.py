@@ -56,7 +56,8 @@ class UsageView(APIView):
         records = query.records(request.user)
         size = query.validated_data.get("page_size", DEFAULT_PAGE_SIZE)
         try:
-            rows, cursor = reports.page(records, query.validated_data.get("cursor") or None, size)
+            shown = records.select_related("user__end_user__service_owner")  # who, in the same query
+            rows, cursor = reports.page(shown, query.validated_data.get("cursor") or None, size)
         except reports.BadCursor as exc:
             raise ApiError("invalid_request", str(exc), errors={"cursor": [str(exc)]}) from None
         url = request.build_absolute_uri()
@@ -164,6 +165,17 @@ def _displayed(summary: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _end_users(owner: Any, since: datetime) -> list[dict[str, Any]] | None:
+    """What the end users ``owner``'s service tokens acted for spent (None: they act for nobody)."""
+    if not owner.end_users.exists():
+        return None
+    acted = UsageRecord.objects.filter(user__end_user__service_owner=owner, created_at__gte=since)
+    rows = reports.per_user(acted)
+    for row in rows:
+        row["cost"] = money(row["cost_usd"])
+    return rows
+
+
 @login_required
 def usage_page(request: HttpRequest) -> HttpResponse:
     days, first, last, since = _range(request)
@@ -176,6 +188,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     context = {
         "days": days, "ranges": RANGES, "summary": summary, "chart": spend_chart(summary["by_day"], first, last),
         "top_models": summary["by_model"][:5], "recent": recent, "balance": _balance(request.user),
+        "end_users": _end_users(me, since),
     }  # fmt: skip
     return render(request, "usage/usage.html", context)
 

@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 description of the whole API, served at ``/api/schema/`` (docs at ``/api/docs/``).
 
 drf-spectacular introspects the DRF views; :func:`postprocess` (a ``POSTPROCESSING_HOOKS``
-entry) then adds what it cannot see: the channels routes (:mod:`.channels`) and the
-contract's error bodies as components (:mod:`.errors`).
+entry) then adds what it cannot see: the channels routes (:mod:`.channels`, Anthropic's
+Messages API in :mod:`.messages`) and the contract's error bodies as components (:mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from core.openapi import channels, errors
+from core.openapi import channels, errors, messages
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -30,6 +30,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    result.setdefault("components", {}).setdefault("schemas", {}).update({**errors.components(), **channels.SCHEMAS})
-    result["paths"] = {**result.get("paths", {}), **channels.paths()}
+    schemas = {**errors.components(), **channels.SCHEMAS, **messages.SCHEMAS}
+    result.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+    result["paths"] = {**result.get("paths", {}), **channels.paths(), **messages.paths()}
     return result

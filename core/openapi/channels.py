@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.openapi import messages
 from core.openapi.errors import REF, raw_error_responses
 
 STRING = {"type": "string"}
@@ -322,18 +323,23 @@ def paths() -> dict[str, Any]:
             "operationId": "openai_models",
             "tags": ["OpenAI-compatible gateway"],
             "summary": "OpenAI's list of models: every `<endpoint>/<model id>`, plus unambiguous bare ids",
+            "description": "Anthropic's paged list instead when asked with an `anthropic-version` header (any "
+            "value); then `limit` (1-1000, 20), `after_id` and `before_id` page it, and a bad one is a 400.",
             "security": gateway_security,
-            "responses": {"200": {"description": "The models.", "content": _json("OpenAIModelList")},
-                          **raw_error_responses(401, 405, openai=True)},
+            "responses": {"200": {"description": "The models.", "content": messages.either("OpenAIModelList",
+                                                                                          "AnthropicModelList")},
+                          **messages.either_errors(400, 401, 405)},
         }},
         "/v1/models/{model}": {"get": {
             "operationId": "openai_model",
             "tags": ["OpenAI-compatible gateway"],
             "summary": "One model of the list",
             "security": gateway_security,
+            "description": "In Anthropic's shape when asked with an `anthropic-version` header.",
             "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The model.", "content": _json("OpenAIModel")},
-                          **raw_error_responses(401, 404, 405, openai=True)},
+            "responses": {"200": {"description": "The model.", "content": messages.either("OpenAIModel",
+                                                                                         "AnthropicModel")},
+                          **messages.either_errors(401, 404, 405)},
         }},
         "/v1/chat/completions": {"post": {
             "operationId": "openai_chat_completions",

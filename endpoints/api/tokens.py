@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.fields import TextField
 from core.openapi.errors import error_responses
 from endpoints.auth import personal
 from endpoints.models import ApiToken
@@ -42,7 +43,7 @@ class NewTokenSerializer(TokenSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     # Not trimmed here: the length limit is on what was sent (personal.create trims and refuses a blank name).
-    name = serializers.CharField(max_length=100, trim_whitespace=False, help_text="What it is for, e.g. 'laptop'.")
+    name = TextField(max_length=100, trim_whitespace=False, help_text="What it is for, e.g. 'laptop'.")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty or null: never.")
 
 

@@ -36,9 +36,10 @@ BAD_TOKEN_TTL = 5
 #: deactivated) in another process stops working here within this many seconds.
 LOCAL_TTL = 5.0
 
-#: What the memo holds for a good key: the caller, the ApiToken id (None for a DRF token)
-#: and the moment it expires (epoch seconds, or None).
-Entry = tuple[Caller, int | None, float | None]
+#: What the memo holds for a good key: the caller, the ApiToken id (None for a DRF token),
+#: the moment it expires (epoch seconds, or None) and whether it is a service token (it may
+#: act for end users: ``endpoints.auth.endusers``).
+Entry = tuple[Caller, int | None, float | None, bool]
 
 
 def key_hash(key: str) -> str:
@@ -61,7 +62,7 @@ def _ttl(expires: float | None, longest: float) -> float:
 def _from_cache(cached: dict[str, Any]) -> Entry | None:
     if not cached:
         return None
-    return Caller(**cached["caller"]), cached.get("token"), cached.get("expires")
+    return Caller(**cached["caller"]), cached.get("token"), cached.get("expires"), bool(cached.get("service"))
 
 
 def _usable(entry: Entry | None) -> Entry | None:
@@ -84,7 +85,8 @@ def _shared(entry: Entry | None) -> tuple[dict[str, Any], int]:
     """The shared cache's value and timeout (whole seconds; an expiry is checked on every read)."""
     if entry is None:
         return {}, BAD_TOKEN_TTL
-    return {"caller": asdict(entry[0]), "token": entry[1], "expires": entry[2]}, int(_ttl(entry[2], TOKEN_TTL))
+    value = {"caller": asdict(entry[0]), "token": entry[1], "expires": entry[2], "service": entry[3]}
+    return value, int(_ttl(entry[2], TOKEN_TTL))
 
 
 def _lookup(key: str) -> Any:
@@ -105,7 +107,8 @@ def _entry(row: Any) -> Entry | None:
     if expires_at is not None and expires_at <= timezone.now():
         return None
     token_id = row.pk if hasattr(row, "key_hash") else None
-    return caller_from_user(row.user), token_id, expires_at.timestamp() if expires_at else None
+    service = getattr(row, "kind", "") == "service"  # TokenKind.SERVICE (models are not imported at module level)
+    return caller_from_user(row.user), token_id, expires_at.timestamp() if expires_at else None, service
 
 
 def _seen(entry: Entry | None) -> Caller | None:
@@ -134,6 +137,12 @@ def caller_for_token(key: str) -> Caller | None:
 
 
 async def acaller_for_token(key: str) -> Caller | None:
+    found = await atoken_for(key)
+    return found[0] if found else None
+
+
+async def atoken_for(key: str) -> tuple[Caller, bool] | None:
+    """(the token's owner, whether it is a service token), or None for a bad key."""
     local = memo.get(cache_key(key))
     if local is not memo.MISSING:
         return await _aseen(local)
@@ -147,14 +156,16 @@ async def acaller_for_token(key: str) -> Caller | None:
     return await _aseen(entry)
 
 
-async def _aseen(entry: Entry | None) -> Caller | None:
+async def _aseen(entry: Entry | None) -> tuple[Caller, bool] | None:
     caller = _seen(entry)
-    if caller is not None and entry is not None and entry[1] is not None:
+    if caller is None or entry is None:
+        return None
+    if entry[1] is not None:
         from endpoints.auth import lastused
 
         if lastused.pending():
             lastused.flush_soon(asyncio.get_running_loop())
-    return caller
+    return caller, entry[3]
 
 
 def forget_hash(digest: str) -> None:

@@ -1,5 +1,6 @@
 """The OpenAI-compatible gateway (CONTRACT §6): ``GET /v1/models``,
-``GET /v1/models/<id>`` and ``POST /v1/chat/completions``.
+``GET /v1/models/<id>`` and ``POST /v1/chat/completions``; Anthropic's Messages API beside it
+is :mod:`endpoints.gateway.messages`.
 
 Any configured chat endpoint is reachable with OpenAI's SDKs: ``model`` is
 ``"<endpoint>/<model id>"``, or a bare model id when exactly one endpoint
@@ -9,14 +10,20 @@ this module renders its events in OpenAI's format (:mod:`endpoints.gateway.opena
 
 Responses name the model that answered as ``"<endpoint>/<model id>"``, so a
 fallback shows, and the same string can be sent back as ``model``.
+
+Every route authenticates with ``Authorization: Bearer <token>`` or ``x-api-key: <token>``;
+a service token may act for an end user (``endpoints.auth.endusers``): named by the
+``X-End-User-*`` headers, else by the body (OpenAI ``user``, Anthropic ``metadata.user_id``).
+``GET /v1/models`` answers in Anthropic's shape when asked with ``anthropic-version``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.urls import re_path
 
@@ -24,12 +31,14 @@ from core.caller import Caller
 from core.clientip import client_ip
 from core.consumers import JSON_HEADERS, SSE_HEADERS, StreamingHttpConsumer, compact_json, internal_error
 from core.errors import ApiError
-from endpoints.auth.asgi import authenticate
+from endpoints.auth import endusers
+from endpoints.auth.asgi import Principal, identify
 from endpoints.catalog.snapshot import aget_snapshot
 from endpoints.chat.events import Created, Error, Event, Final
-from endpoints.chat.request import ChatCall
+from endpoints.chat.request import ChatCall, decode_json
 from endpoints.chat.session import ChatSession, final_of
-from endpoints.gateway.names import model_ids, model_object, offered_models, resolve_model
+from endpoints.gateway import anthropic_format
+from endpoints.gateway.names import STARTED, model_ids, model_object, offered_models, resolve_model
 from endpoints.gateway.openai_format import (
     DONE,
     ChunkWriter,
@@ -46,18 +55,32 @@ def _header(name: str, value: str) -> tuple[bytes, bytes]:
     return name.encode(), value.encode("latin-1")
 
 
+def _has_header(scope: dict[str, Any], name: bytes) -> bool:
+    return any(key == name for key, _value in scope.get("headers", ()))
+
+
 class GatewayConsumer(StreamingHttpConsumer):
-    """Authenticates by token and answers errors in OpenAI's ``{"error": {…}}`` shape."""
+    """Authenticates by token (acting for an end user where a service token names one) and
+    answers errors in OpenAI's ``{"error": {…}}`` shape, or Anthropic's for its clients."""
 
     method = "GET"
     caller: Caller | None = None
+    principal: Principal | None = None
+    #: Said to a client that sent no usable token.  OpenAI's SDKs send the key as a Bearer token.
+    auth_hint = "Pass your API token as the OpenAI api_key (Authorization: Bearer <token>)."
+
+    def speaks_anthropic(self) -> bool:
+        """Whether errors go in Anthropic's shape (its clients send ``anthropic-version``)."""
+        return False
 
     async def authenticate(self) -> ApiError | None:
-        self.caller, how = await authenticate(self.scope)
-        if self.caller is None:
-            # OpenAI's SDKs send the key as a Bearer token: ours is the API token.
-            message = f"{how} Pass your API token as the OpenAI api_key (Authorization: Bearer <token>)."
-            return ApiError("not_authenticated", message, status=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            self.principal = await identify(self.scope)
+        except ApiError as error:
+            if error.type == "not_authenticated":
+                error.message = f"{error.message} {self.auth_hint}"
+            return error
+        self.caller = self.principal.caller
         return None
 
     async def respond(self, body: bytes) -> None:
@@ -67,28 +90,65 @@ class GatewayConsumer(StreamingHttpConsumer):
     async def answer(self, caller: Caller, body: bytes) -> None:
         raise NotImplementedError
 
+    async def for_whom(self, body: bytes, field: str, named: Callable[[dict[str, Any]], Any]) -> tuple[Caller, Any]:
+        """The chat's caller, and its body (decoded when it had to be read): the end user the body
+        names (``field``) when a service token's headers named none, else the authenticated caller."""
+        principal = self.principal
+        assert principal is not None  # authenticate() refused anonymous requests
+        if principal.service is None or principal.named:
+            return principal.caller, body
+        try:
+            data = decode_json(body)
+        except ApiError:
+            return principal.caller, body  # the session answers it, as for anyone
+        ref = endusers.from_body(named(data) if isinstance(data, dict) else None, field)
+        return (principal.caller if ref is None else await endusers.act_for(principal.service, ref)), data
+
+    def client_key(self, caller: Caller) -> str:
+        """The client address the per-address limit counts: an end user's own is unknown (they all
+        come from their app's), so each is counted apart, under their app's address."""
+        address = client_ip(self.scope)
+        service = self.principal.service if self.principal else None
+        return f"end-user:{caller.id}@{address}" if service is not None and caller.id != service.id else address
+
     async def send_error(self, error: ApiError, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
         headers = [*JSON_HEADERS, *extra, *(_header(k.lower(), v) for k, v in error.headers.items())]
+        if self.speaks_anthropic():
+            request_id = next((v.decode() for k, v in extra if k == b"request-id"), None)
+            await self.send_response(error.status, anthropic_format.error_body(error, request_id), headers=headers)
+            return
         await self.send_response(error.status, error_body(error), headers=headers)
 
     def error_frame(self, error: ApiError) -> bytes:
-        return error_frame(error)
+        return anthropic_format.error_frame(error) if self.speaks_anthropic() else error_frame(error)
 
     async def send_json(self, data: bytes, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
         await self.send_response(200, data, headers=[*JSON_HEADERS, *extra])
 
 
 class ModelsConsumer(GatewayConsumer):
-    """``GET /v1/models``: OpenAI's list of models."""
+    """``GET /v1/models``: OpenAI's list of models; Anthropic's pages when asked with ``anthropic-version``."""
+
+    def speaks_anthropic(self) -> bool:
+        return _has_header(self.scope, b"anthropic-version")
 
     async def answer(self, caller: Caller, body: bytes) -> None:
         ids = model_ids(await offered_models(await aget_snapshot(), str(caller.id)))
+        if self.speaks_anthropic():
+            query = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+            try:
+                page = anthropic_format.model_page(list(ids), STARTED, query)
+            except ApiError as error:
+                await self.send_error(error)
+                return
+            await self.send_json(compact_json(page))
+            return
         data = [model_object(model_id, owner) for model_id, owner in ids.items()]
         await self.send_json(compact_json({"object": "list", "data": data}))
 
 
-class ModelConsumer(GatewayConsumer):
-    """``GET /v1/models/<id>``: one model of the list, or ``model_not_available``."""
+class ModelConsumer(ModelsConsumer):
+    """``GET /v1/models/<id>``: one model of the list (in Anthropic's shape when asked), or ``model_not_available``."""
 
     async def answer(self, caller: Caller, body: bytes) -> None:
         model_id = self.scope["url_route"]["kwargs"]["model"]
@@ -96,6 +156,9 @@ class ModelConsumer(GatewayConsumer):
         if owner is None:
             await self.send_error(ApiError("model_not_available", f"There is no model {model_id!r}; GET /v1/models "
                                            "lists them.", model=model_id))  # fmt: skip
+            return
+        if self.speaks_anthropic():
+            await self.send_json(compact_json(anthropic_format.model_object(model_id, STARTED)))
             return
         await self.send_json(compact_json(model_object(model_id, owner)))
 
@@ -107,17 +170,22 @@ class CompletionsConsumer(GatewayConsumer):
     request: GatewayRequest | None = None
 
     async def answer(self, caller: Caller, body: bytes) -> None:
-        session = ChatSession(caller, via="gateway", client_ip=client_ip(self.scope))
+        try:
+            caller, data = await self.for_whom(body, "user", lambda data: data.get("user"))
+        except ApiError as error:
+            await self.send_error(error)
+            return
+        session = ChatSession(caller, via="gateway", client_ip=self.client_key(caller))
 
-        async def parse(data: Any) -> ChatCall:
-            self.request = request = parse_request(data)
+        async def parse(value: Any) -> ChatCall:
+            self.request = request = parse_request(value)
             session.call = call = request.call  # recorded as asked for, even if no endpoint offers it
             call.endpoint, call.model = await resolve_model(await aget_snapshot(), request.model, str(caller.id))
             return call
 
         session.parse = parse
         request_id = [_header("x-request-id", session.request_id)]
-        async with aclosing(session.run(body)) as events:
+        async with aclosing(session.run(data)) as events:
             first = await anext(events)
             if isinstance(first, Error):
                 await self.send_error(first.error, request_id)

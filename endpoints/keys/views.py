@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.fields import TextField
 from core.openapi import readapi
 from core.openapi.errors import error_responses
 from endpoints.keys import store as userkeys
@@ -66,8 +67,8 @@ class ExpiryField(serializers.Field):
 
 
 class KeyWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=userkeys.MAX_VALUE_LENGTH)
+    name = TextField(max_length=100)
+    value = TextField(write_only=True, trim_whitespace=False, max_length=userkeys.MAX_VALUE_LENGTH)
     expiresAt = ExpiryField()  # LibreChat's field name
 
 
