@@ -447,6 +447,7 @@ def test_it_answers_an_unexpected_error_as_a_logged_internal_error(harness: Harn
     from endpoints.providers.openai import OpenAIProvider
 
     monkeypatch.setattr(OpenAIProvider, "stream_chat", _broken_stream(after))
+    monkeypatch.setattr(OpenAIProvider, "complete_chat", _broken_stream(after))
     stream = front != "json"
     body = {"endpoint": "fakeai", "model": "gpt-4o", "messages": HELLO, "stream": stream}
     if front == "websocket":

@@ -235,7 +235,7 @@ def test_it_passes_parameters_and_unknown_ones_through(gateway, fake_openai):
 def test_it_routes_an_unambiguous_bare_model(gateway, fake_google):
     answer = gateway.chat.completions.create(model="gemini-2.5-flash", messages=HELLO)
     assert answer.model == "google/gemini-2.5-flash"
-    assert fake_google.last.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    assert fake_google.last.path == "/v1beta/models/gemini-2.5-flash:generateContent"  # not streamed: exact usage
 
 
 def test_it_refuses_an_ambiguous_bare_model_naming_the_candidates(gateway):

@@ -399,7 +399,7 @@ def test_it_refuses_pass_through_options_that_multiply_or_unbound_the_answer(ser
 
 
 def test_it_counts_max_completion_tokens_as_max_tokens(server, fake_openai):
-    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "stream": False,
+    response = httpx2.post(f"{server.url}/api/chat", json={**BODY, "stream": True,
                            "parameters": {"max_completion_tokens": 33, "stream_options": {"include_usage": False}}},
                            headers={"Authorization": f"Bearer {api_token()}"})  # fmt: skip
     assert response.status_code == 200, response.text

@@ -110,8 +110,9 @@ async def test_it_estimates_usage_when_the_upstream_reports_none(fake_openai):
 
     events = await collect(openai(fake_openai.base_url), ChatRequest(model="gpt-4o", messages=messages))
 
-    # 9 + 14 prompt characters, 8 completion characters, about four characters a token
-    assert events[-2] == Usage(prompt_tokens=6, completion_tokens=2, estimated=True)
+    # 9 + 14 prompt characters at about four a token, 3 of framing per message and 3 priming the
+    # answer; 8 completion characters
+    assert events[-2] == Usage(prompt_tokens=3 + 4 + 2 * 3 + 3, completion_tokens=2, estimated=True)
 
 
 async def test_it_round_trips_openai_tool_calls(fake_openai):

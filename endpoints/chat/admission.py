@@ -47,7 +47,7 @@ def estimate(call: ChatCall, route: Route) -> Estimate:
     """Prompt: the messages and tools (``providers.estimate``); completion: ``max_tokens``, else
     the model's maximum output up to :data:`COMPLETION_CAP`, else :data:`DEFAULT_COMPLETION_TOKENS`."""
     model = route.model
-    prompt = prompt_tokens(call.messages, call.tools)
+    prompt = prompt_tokens(call.messages, call.tools, route.target.kind)
     if call.max_tokens:
         completion = call.max_tokens
     elif model is not None and model.max_output_tokens:

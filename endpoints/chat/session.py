@@ -87,7 +87,7 @@ class ChatSession:
         self._began = time.monotonic()
         self._first_at: float | None = None
         self._streaming = False
-        self._outcome: Outcome | None = None
+        self._settling: asyncio.Future[Outcome] | None = None
         self._text: list[str] = []
         self._chars = 0  # of the text so far
         self._tool_calls: dict[int, dict[str, Any]] = {}
@@ -154,10 +154,7 @@ class ChatSession:
             await self._settle(status, error_type)
             yield Error(internal_error(), started=self._streaming)
         finally:
-            settling = asyncio.ensure_future(self._settle(status, error_type))
-            _settling.add(settling)
-            settling.add_done_callback(_settling.discard)
-            await asyncio.shield(settling)
+            await self._settle(status, error_type)
             if begun.done() and not begun.cancelled() and begun.exception():
                 log.error("request %s: its pending usage row failed", self.request_id, exc_info=begun.exception())
 
@@ -198,7 +195,9 @@ class ChatSession:
         holds = await admission.admit(ticket)
         self._holds += holds
         request = self._chat_request(route)
-        stream = get_provider(route.target).stream_chat(request)
+        provider = get_provider(route.target)
+        # A client that wants no stream gets the upstream's non-streamed answer: the real usage.
+        stream = provider.stream_chat(request) if self.call.stream else provider.complete_chat(request)
         try:
             first = await anext(stream)
         except BaseException as exc:
@@ -307,9 +306,16 @@ class ChatSession:
     def _outcome_of(self, status: str, error_type: str) -> Outcome:
         route = self.route
         used = self._usage
-        text_chars = self._chars
-        if used is None and route is not None and self._request is not None and (status != Status.ERROR or text_chars):
-            used = estimate_usage(self._request, text_chars)  # the upstream reported nothing (yet)
+        if (
+            (used is None or used.estimated)
+            and route is not None
+            and self._request is not None
+            and (status != Status.ERROR or self._chars or used is not None)
+        ):
+            # The upstream reported nothing (yet): guessed from the answer's own text.
+            arguments = [(c.get("function") or {}).get("arguments") for c in self._tool_calls.values()]
+            answer = "".join(self._text) + "".join(a for a in arguments if isinstance(a, str))
+            used = estimate_usage(self._request, answer, route.target.kind)
         prompt = used.prompt_tokens if used else 0
         completion = used.completion_tokens if used else 0
         cached = used.cached_tokens if used else 0
@@ -334,15 +340,22 @@ class ChatSession:
         )
 
     async def _settle(self, status: str, error_type: str) -> Outcome:
-        """Conclude the request once: release every hold, finalize the usage row, count it."""
-        if self._outcome is not None:
-            return self._outcome
+        """Conclude the request once: release every hold, finalize the usage row, count it.
+
+        The first call decides the outcome and starts the work in a task of its own, which every
+        later call awaits: a cancellation (the client went away) cannot cut it short."""
+        if self._settling is None:
+            self._settling = asyncio.ensure_future(self._conclude(status, error_type))
+            _settling.add(self._settling)
+            self._settling.add_done_callback(_settling.discard)
+        return await asyncio.shield(self._settling)
+
+    async def _conclude(self, status: str, error_type: str) -> Outcome:
         try:
             outcome = self._outcome_of(status, error_type)
         except Exception:
             log.exception("request %s: its outcome could not be computed", self.request_id)
             outcome = Outcome(status=Status.ERROR, error_type="internal_error")
-        self._outcome = outcome
         if self._streaming:
             metrics.OPEN_STREAMS.dec()
         await admission.settle(self._holds, outcome)

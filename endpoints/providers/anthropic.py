@@ -32,7 +32,7 @@ from endpoints.providers.base import (
 )
 from endpoints.providers.errors import ProviderError, malformed_event, parse_retry_after, status_error, truncated_stream
 from endpoints.providers.estimate import estimate_usage
-from endpoints.providers.http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json, request_json
 
 __all__ = ["AnthropicProvider"]
 
@@ -278,8 +278,34 @@ class AnthropicProvider(Provider):
             raise
         if not terminated:
             raise truncated_stream(started)
-        yield _usage(usage) if usage else estimate_usage(request, chars)
+        yield _usage(usage) if usage else estimate_usage(request, chars, "anthropic")
         yield Done(finish, model)
+
+    async def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        """One non-streamed Messages call, its usage exact."""
+        body = self._body(request)
+        body["stream"] = False
+        data = await request_json(self.target, "POST", f"{self.target.base_url.rstrip('/')}/v1/messages",
+                                  headers=self._headers(streaming=False), map_status=_map_status, body=body,
+                                  read_timeout=self.target.timeouts.total)  # fmt: skip
+        try:
+            if data.get("type") == "error":
+                raise _stream_error(data.get("error"))
+            text = "".join(b["text"] for b in data["content"] if b.get("type") == "text")
+            calls = [
+                ToolCallDelta(index, block["id"], block["name"], json.dumps(block.get("input") or {}))
+                for index, block in enumerate(b for b in data["content"] if b.get("type") == "tool_use")
+            ]
+            finish = _FINISH.get(data.get("stop_reason") or "", "stop") if data.get("stop_reason") else None
+            usage = _usage(data["usage"]) if isinstance(data.get("usage"), dict) else None
+        except (AttributeError, TypeError, KeyError, ValueError):
+            raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200) from None
+        if text:
+            yield TextDelta(text)
+        for call in calls:
+            yield call
+        yield usage or estimate_usage(request, text + "".join(call.arguments for call in calls), "anthropic")
+        yield Done(finish, data.get("model"))
 
 
 def _usage(usage: dict[str, Any]) -> Usage:

@@ -276,6 +276,13 @@ class Provider:
         """
         raise NotImplementedError
 
+    def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        """The same events as :meth:`stream_chat`, from one non-streamed upstream call where the
+        vendor has one: its answer carries the real usage, which some servers' streams never do
+        (a client that asked for no stream gets the exact counts).  Adapters without a
+        non-streamed call answer from their stream."""
+        return self.stream_chat(request)
+
     async def chat(self, request: ChatRequest) -> ChatResult:
         """The whole answer at once, by consuming :meth:`stream_chat`."""
         texts: list[str] = []

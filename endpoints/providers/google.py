@@ -38,7 +38,7 @@ from endpoints.providers.base import (
 )
 from endpoints.providers.errors import ProviderError, malformed_event, parse_retry_after, status_error, truncated_stream
 from endpoints.providers.estimate import estimate_usage
-from endpoints.providers.http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json, request_json
 
 __all__ = ["GoogleProvider"]
 
@@ -185,9 +185,10 @@ class GoogleProvider(Provider):
         vendor |= {"accept": "text/event-stream", "accept-encoding": "identity"} if streaming else {}
         return request_headers(vendor, self.target)
 
-    def _url(self, model: str) -> str:
+    def _url(self, model: str, *, streaming: bool = True) -> str:
         name = model if "/" in model else f"models/{model}"  # "tunedModels/…" keeps its collection
-        return f"{self.target.base_url.rstrip('/')}/v1beta/{quote(name, safe='/')}:streamGenerateContent?alt=sse"
+        method = "streamGenerateContent?alt=sse" if streaming else "generateContent"
+        return f"{self.target.base_url.rstrip('/')}/v1beta/{quote(name, safe='/')}:{method}"
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         major = _GEMINI_MAJOR.search(request.model)
@@ -282,8 +283,41 @@ class GoogleProvider(Provider):
             raise truncated_stream(started)
         if calls and finish == "stop":
             finish = "tool_calls"
-        yield usage or estimate_usage(request, chars)
+        yield usage or estimate_usage(request, chars, "google")
         yield Done(finish, model or request.model)
+
+    async def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        """One ``generateContent`` call, its ``usageMetadata`` exact."""
+        data = await request_json(self.target, "POST", self._url(request.model, streaming=False),
+                                  headers=self._headers(streaming=False), map_status=_map_status,
+                                  body=self._body(request), read_timeout=self.target.timeouts.total)  # fmt: skip
+        prefix = f"call_{secrets.token_hex(8)}_"
+        try:
+            if data.get("error"):
+                raise ProviderError("upstream_error", "The provider failed to answer.", retryable=True)
+            candidates = data.get("candidates") or []
+            parts = [p for p in ((candidates[0].get("content") or {}).get("parts") or ()) if not p.get("thought")] \
+                if candidates else []  # fmt: skip
+            text = "".join(p["text"] for p in parts if p.get("text"))
+            functions = [p["functionCall"] for p in parts if p.get("functionCall")]
+            calls = [ToolCallDelta(index, call.get("id") or f"{prefix}{index}", call["name"],
+                                   json.dumps(call.get("args") or {}, ensure_ascii=False))
+                     for index, call in enumerate(functions)]  # fmt: skip
+            reason = candidates[0].get("finishReason") if candidates else None
+            if reason is None and (data.get("promptFeedback") or {}).get("blockReason"):
+                reason = "SAFETY"
+            usage = _usage(data["usageMetadata"]) if isinstance(data.get("usageMetadata"), dict) else None
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+            raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200) from None
+        finish = _FINISH.get(reason, "stop") if reason else "stop"
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        if text:
+            yield TextDelta(text)
+        for call in calls:
+            yield call
+        yield usage or estimate_usage(request, text + "".join(call.arguments for call in calls), "google")
+        yield Done(finish, data.get("modelVersion") or request.model)
 
 
 def _usage(meta: dict[str, Any]) -> Usage:

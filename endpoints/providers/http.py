@@ -411,6 +411,7 @@ async def request_json(
     map_status: StatusMapper,
     params: dict[str, Any] | None = None,
     content: bytes | None = None,
+    body: dict[str, Any] | None = None,
     read_timeout: float | None = None,
 ) -> Any:
     """One JSON request and its answer (model lists, assistants calls), with the same error mapping
@@ -418,6 +419,8 @@ async def request_json(
     t = target.timeouts
     client = get_client(target.guarded)
     timeout = httpx2.Timeout(connect=t.connect, read=read_timeout or t.first_token, write=t.idle, pool=t.connect)
+    if body is not None:
+        content = _dumps(body)
     request = client.build_request(method, url, headers=headers, params=params, content=content, timeout=timeout)
     try:
         response = await client.send(request, stream=True)

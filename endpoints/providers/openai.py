@@ -28,7 +28,7 @@ from endpoints.providers.base import (
 )
 from endpoints.providers.errors import ProviderError, malformed_event, parse_retry_after, status_error, truncated_stream
 from endpoints.providers.estimate import estimate_usage
-from endpoints.providers.http import UpstreamSSE, get_json
+from endpoints.providers.http import UpstreamSSE, get_json, request_json
 
 __all__ = ["OpenAIProvider"]
 
@@ -96,10 +96,10 @@ class OpenAIProvider(Provider):
         return headers
 
     def _headers(self, streaming: bool) -> dict[str, str]:
-        vendor = {**self._auth_headers(), "accept": "text/event-stream" if streaming else "application/json"}
+        vendor = {**self._auth_headers(), "accept": "text/event-stream" if streaming else "application/json",
+                  "content-type": "application/json"}  # fmt: skip
         if streaming:
             vendor["accept-encoding"] = "identity"  # SSE is not worth compressing; saves a decoder per chunk
-            vendor["content-type"] = "application/json"
         return request_headers(vendor, self.target)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -199,3 +199,36 @@ class OpenAIProvider(Provider):
             finish = "tool_calls"  # OpenAI says "stop" when tool_choice forced a function
         yield usage or estimate_usage(request, chars)
         yield Done(finish, model)
+
+    async def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        """One ``stream: false`` call: OpenAI-compatible servers report usage there even when their
+        streams send none (llama.cpp's, for one)."""
+        body = self._body(request)
+        body["stream"] = False
+        body.pop("stream_options", None)  # OpenAI refuses it without a stream
+        data = await request_json(self.target, "POST", self._chat_url(), headers=self._headers(streaming=False),
+                                  map_status=_map_status, body=body, read_timeout=self.target.timeouts.total)  # fmt: skip
+        try:
+            if data.get("error"):
+                raise _stream_error(data["error"])
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+            text = str(message.get("content") or "")
+            calls = [
+                ToolCallDelta(index, call.get("id"), (call.get("function") or {}).get("name"),
+                              str((call.get("function") or {}).get("arguments") or ""))
+                for index, call in enumerate(message.get("tool_calls") or ())
+            ]  # fmt: skip
+            finish = _FINISH.get(choice.get("finish_reason"), choice.get("finish_reason"))
+            raw = data.get("usage")
+            usage = _usage(raw) if isinstance(raw, dict) else None
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError):
+            raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200) from None
+        if text:
+            yield TextDelta(text)
+        for call in calls:
+            yield call
+        if finish == "stop" and calls:
+            finish = "tool_calls"
+        yield usage or estimate_usage(request, text + "".join(call.arguments for call in calls))
+        yield Done(finish, data.get("model"))

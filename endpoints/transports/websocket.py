@@ -67,6 +67,8 @@ class ChatSocketConsumer(AsyncJsonWebsocketConsumer):
                     await self.emit(name, data)
         except asyncio.CancelledError:
             raise
+        except OSError:  # the client went away while we were sending (the server's ClientDisconnected)
+            log.debug("chat %s: the WebSocket closed before its answer was sent", session.request_id)
         except Exception:
             log.exception("chat %s on a WebSocket failed", session.request_id)
             await self.refuse(internal_error())
