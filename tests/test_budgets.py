@@ -50,8 +50,8 @@ endpoints:
 #: What the fake reports (12 prompt + 7 completion tokens) at gpt-4o's $2.50 / $10 per 1M: 100 credits.
 ACTUAL_USD = Decimal("0.0001")
 ACTUAL_CREDITS = Decimal(100)
-#: "Hi" is 7 prompt tokens (1 of text, 3 of the message's framing, 3 priming the answer); max_tokens 10:
-#: 117.5 credits.
+#: "Hi" is 8 prompt tokens (1 of text, 4 of the message's framing, 3 priming the answer); max_tokens 10:
+#: 120 credits.
 SMALL = {"parameters": {"max_tokens": 10}}
 
 
@@ -109,11 +109,11 @@ def no_holds_left(user: Any) -> None:
 def test_it_refuses_with_402_before_any_upstream_call_when_the_balance_is_short(chat, fake_openai):
     balances()
     Balance.objects.create(user=chat.user, credits=Decimal(1000))
-    response = chat.post(ask())  # no max_tokens: 1024 completion tokens assumed, 10257.5 credits
+    response = chat.post(ask())  # "Hi": 8 prompt tokens; no max_tokens: 1024 completion tokens assumed
     assert response.status_code == 402
     body = response.json()
     assert body["type"] == "budget_exceeded" and body["scope"] == "balance"
-    assert (body["balance"], body["token_cost"], body["estimated_cost_usd"]) == ("1000", "10257.5", "0.0102575")
+    assert (body["balance"], body["token_cost"], body["estimated_cost_usd"]) == ("1000", "10260", "0.01026")
     assert "1,000,000 credits = 1 USD" in body["message"]
     assert fake_openai.requests == []
     record = UsageRecord.objects.get()
@@ -224,7 +224,7 @@ balance:
 """)  # fmt: skip
     assert chat.post(ask(**SMALL)).status_code == 200
     assert Balance.objects.get(user=chat.user).credits == Decimal(200) - ACTUAL_CREDITS
-    assert chat.post(ask(**SMALL)).status_code == 402  # 117.5 > 100 left, and not refilled yet
+    assert chat.post(ask(**SMALL)).status_code == 402  # 120 > 100 left, and not refilled yet
     Balance.objects.filter(user=chat.user).update(last_refill=timezone.now() - timedelta(days=1, seconds=1))
     assert chat.post(ask(**SMALL)).status_code == 200
     balance = Balance.objects.get(user=chat.user)
@@ -304,7 +304,7 @@ def test_it_estimates_prompt_and_completion_tokens(settings):
     seed(CONFIG.format(url="http://127.0.0.1:9/v1"))
     endpoint = get_snapshot().get("fakeai")
     assert endpoint is not None
-    text = {"role": "user", "content": "x" * 400}
+    text = {"role": "user", "content": "word " * 100}
     image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}
 
     def route(model: str) -> Route:
@@ -312,13 +312,13 @@ def test_it_estimates_prompt_and_completion_tokens(settings):
 
     call = parse_call({"endpoint": "fakeai", "model": "gpt-4o", "messages": [text, image]})
     guess = admission.estimate(call, route("gpt-4o"))
-    # 400 characters / 4, 3 tokens of framing for each message and 3 priming the answer, and an image
-    # whose size cannot be read (a typical one in OpenAI's high detail)
-    assert (guess.prompt_tokens, guess.completion_tokens) == (100 + 2 * 3 + 3 + IMAGE_TOKENS["openai"], 1024)
+    # 100 words, 4 tokens of framing for each message and 3 priming the answer, and an image whose
+    # size cannot be read (a typical one in OpenAI's high detail)
+    assert (guess.prompt_tokens, guess.completion_tokens) == (100 + 2 * 4 + 3 + IMAGE_TOKENS["openai"], 1024)
     call = parse_call({"endpoint": "fakeai", "model": "gpt-4o", "messages": [text], "parameters": {"max_tokens": 7}})
     guess = admission.estimate(call, route("gpt-4o"))
     assert guess.completion_tokens == 7
-    assert guess.cost_usd == (Decimal(100 + 3 + 3) * Decimal("2.5") + 7 * 10) / 1_000_000
+    assert guess.cost_usd == (Decimal(100 + 4 + 3) * Decimal("2.5") + 7 * 10) / 1_000_000
     call = parse_call({"endpoint": "fakeai", "model": "big", "messages": [text]})
     assert admission.estimate(call, route("big")).completion_tokens == admission.COMPLETION_CAP
 

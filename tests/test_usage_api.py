@@ -201,6 +201,19 @@ def test_it_shows_a_person_their_spend_chart_top_models_and_recent_requests(alic
     assert signed_in(alice).get("/usage/?days=7").content.decode().count('<rect class="bar"') == 7
 
 
+def test_it_marks_estimated_rows_with_an_approximately_sign(alice):
+    record(alice, model="exact-model", prompt=41, completion=9, cost="0.0003")
+    record(alice, model="guessed-model", prompt=37, completion=6, cost="0.0002", estimated=True)
+    html = signed_in(alice).get("/usage/").content.decode()
+    rows = {model: row for row in html.split("<tr>") for model in ("exact-model", "guessed-model") if model in row}
+    assert "≈" not in rows["exact-model"] and "41 + 9" in rows["exact-model"]
+    assert (
+        'title="estimated here: the provider reported no usage for this request">≈</abbr> 37 + 6'
+        in rows["guessed-model"]
+    )
+    assert "≈ 0.0002" in rows["guessed-model"]
+
+
 def test_it_shows_a_person_their_balance_and_limits(alice):
     from usage.models import Balance, BalanceSettings, SpendingLimit
 

@@ -132,6 +132,7 @@ class FakeGoogle(FakeServer):
             merged["candidates"][0]["content"]["parts"] = [
                 p for r in responses for p in r["candidates"][0]["content"]["parts"]
             ]
+            merged["usageMetadata"] = self.usage(reply)  # Reply.usage=False only strips it from streams
             exchange.send_json(200, merged)
             return
         if request.query.get("alt") != "sse":  # without alt=sse Google streams one JSON array

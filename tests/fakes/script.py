@@ -48,7 +48,7 @@ class Reply:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     cached_tokens: int = 0
-    usage: bool = True  # False: the stream carries no usage at all
+    usage: bool = True  # False: a stream carries no usage at all (a non-streamed answer still does)
     finish: str | None = None  # the vendor's own finish value; None: its "stop" (or "tool calls" one)
     status: int = 200  # non-200: the vendor's error body for that status
     retry_after: str | None = None  # Retry-After header value on an error status
