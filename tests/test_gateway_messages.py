@@ -303,19 +303,44 @@ def test_it_ends_a_broken_stream_with_an_error_event(client, fake_openai):
 # --- count_tokens and models --------------------------------------------------------------
 
 
-def test_it_counts_tokens(client, setup):
-    counted = client.messages.count_tokens(model="google/gemini-2.5-flash", messages=HELLO, system="Be brief.",
-                                           tools=WEATHER)  # fmt: skip
-    bigger = client.messages.count_tokens(model="google/gemini-2.5-flash", messages=[
-        {"role": "user", "content": "Hi " * 400}])  # fmt: skip
-    assert 0 < counted.input_tokens < bigger.input_tokens
+@pytest.mark.parametrize(("model", "upstream", "path"), [
+    ("anthropic/claude-sonnet-4-5", "fake_anthropic", "/v1/messages/count_tokens"),
+    ("google/gemini-2.5-flash", "fake_google", "/v1beta/models/gemini-2.5-flash:countTokens"),
+])  # fmt: skip
+def test_it_asks_the_upstreams_own_counter_where_there_is_one(client, setup, request, model, upstream, path):
+    counted = client.messages.count_tokens(model=model, messages=HELLO, system="Be brief.", tools=WEATHER)
+
+    # The fakes count 10 per message, 5 for a system prompt and 20 per tool: the whole prompt went.
+    assert counted.input_tokens == 10 + 5 + 20
+    assert fake(request, upstream).last.path == path
     url, token = setup
     response = httpx2.post(f"{url}/v1/messages/count_tokens", headers={"x-api-key": token},
-                           json={"model": "fakeai/gpt-4o", "messages": HELLO})  # fmt: skip
+                           json={"model": model, "messages": HELLO})  # fmt: skip
+    assert response.status_code == 200 and response.headers["x-token-count"] == "upstream"
+    assert response.json() == {"input_tokens": 10}
+    assert not UsageRecord.objects.exists()  # counting is not a chat
+
+
+def test_it_estimates_where_the_upstream_has_no_counter_or_it_fails(setup, fake_anthropic):
+    url, token = setup
+
+    def count(model: str, messages: list[dict[str, Any]] = HELLO) -> httpx2.Response:
+        return httpx2.post(f"{url}/v1/messages/count_tokens", headers={"x-api-key": token},
+                           json={"model": model, "messages": messages, "tools": WEATHER})  # fmt: skip
+
+    response = count("fakeai/gpt-4o")  # OpenAI's API has no counter
     assert response.status_code == 200 and response.headers["x-token-count"] == "estimated"
+    bigger = count("fakeai/gpt-4o", [{"role": "user", "content": "Hi " * 400}])
+    assert 0 < response.json()["input_tokens"] < bigger.json()["input_tokens"]
+    fake_anthropic.reply = Reply(status=500)
+    response = count("anthropic/claude-sonnet-4-5")
+    assert response.status_code == 200 and response.headers["x-token-count"] == "estimated"
+    assert response.json()["input_tokens"] > 20  # "Hi", its framing and a tool definition
+
+
+def test_it_refuses_to_count_for_an_unknown_model(client):
     with pytest.raises(anthropic.NotFoundError):
         client.messages.count_tokens(model="nope-1", messages=HELLO)
-    assert not UsageRecord.objects.exists()  # counting is not a chat
 
 
 def test_it_lists_models_in_anthropics_shape(client, setup):

@@ -248,14 +248,17 @@ def paths() -> dict[str, Any]:
         "/v1/messages/count_tokens": {"post": {
             "operationId": "anthropic_count_tokens",
             "tags": tags,
-            "summary": "The prompt's tokens, estimated (the `x-token-count: estimated` header says so)",
+            "summary": "The prompt's tokens: the upstream's own count where its API has a counter (Anthropic, "
+                       "Gemini), else an estimate; the `x-token-count` header says which",
             "description": HEADERS_NOTE,
             "security": security,
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": REF + "AnthropicCountTokensRequest"},
                 "example": {"model": "openAI/gpt-4o-mini", "messages": [hello]}}}},
             "responses": {
-                "200": {"description": "The count.", "content": {
+                "200": {"description": "The count.", "headers": {"x-token-count": {
+                    "description": "`upstream`: the upstream's counter answered; `estimated`: counted here.",
+                    "schema": {"type": "string", "enum": ["upstream", "estimated"]}}}, "content": {
                     "application/json": {"schema": {"$ref": REF + "AnthropicTokenCount"}}}},
                 **anthropic_errors(400, 401, 403, 404, 405, 413, 500, 503),
             },

@@ -70,6 +70,27 @@ def internal_error() -> ApiError:
     return ApiError("internal_error", "The server failed to answer; the error was logged.", status=500)
 
 
+def chat_request(call: ChatCall, route: Route, caller: Caller) -> ChatRequest:
+    """What the adapter of ``route`` is asked: the call's messages and parameters, for ``caller``."""
+    continued = call.assistant_id or call.thread_id or call.run_id or call.tool_outputs is not None
+    return ChatRequest(
+        model=route.model_id,
+        messages=call.messages,
+        tools=call.tools,
+        tool_choice=call.tool_choice,
+        temperature=call.temperature,
+        top_p=call.top_p,
+        max_tokens=call.max_tokens,
+        stop=call.stop,
+        response_format=call.response_format,
+        extra={k: v for k, v in call.extra.items() if k not in _PLACEHOLDER_ONLY},
+        user=str(caller.id),
+        caller=caller,
+        conversation_id=call.conversation_id,
+        run=RunCall(call.assistant_id, call.thread_id, call.run_id, call.tool_outputs) if continued else None,
+    )
+
+
 class ChatSession:
     def __init__(
         self, caller: Caller, *, via: str = "api", client_ip: str = "", parse: Parse = parse_chat_body
@@ -220,25 +241,8 @@ class ChatSession:
         return stream, first
 
     def _chat_request(self, route: Route) -> ChatRequest:
-        call = self.call
-        assert call is not None
-        continued = call.assistant_id or call.thread_id or call.run_id or call.tool_outputs is not None
-        return ChatRequest(
-            model=route.model_id,
-            messages=call.messages,
-            tools=call.tools,
-            tool_choice=call.tool_choice,
-            temperature=call.temperature,
-            top_p=call.top_p,
-            max_tokens=call.max_tokens,
-            stop=call.stop,
-            response_format=call.response_format,
-            extra={k: v for k, v in call.extra.items() if k not in _PLACEHOLDER_ONLY},
-            user=str(self.caller.id),
-            caller=self.caller,
-            conversation_id=call.conversation_id,
-            run=RunCall(call.assistant_id, call.thread_id, call.run_id, call.tool_outputs) if continued else None,
-        )
+        assert self.call is not None
+        return chat_request(self.call, route, self.caller)
 
     # --- the answer --------------------------------------------------------------------
 

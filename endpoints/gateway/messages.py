@@ -9,12 +9,15 @@ Anthropic's ``message`` object or event stream (:mod:`endpoints.gateway.anthropi
 authenticate as Anthropic's SDKs do (``x-api-key``, or ``Authorization: Bearer``) with a token of
 this service; ``anthropic-version`` is accepted, whatever its value.
 
-``count_tokens`` counts the prompt as the upstream would see it: by the prompt's text
-(``endpoints.providers.estimate``) — an estimate, said so in the ``x-token-count`` header.
+``count_tokens`` asks the upstream's own counter where its API has one (Anthropic's
+``count_tokens``, Gemini's ``countTokens``) and otherwise — or when that counter fails — estimates
+from the prompt (``endpoints.providers.estimate``); the ``x-token-count`` header says which
+(``upstream`` or ``estimated``).  Counting is not a chat: no limits, no usage row.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -27,13 +30,18 @@ from core.errors import ApiError
 from endpoints.catalog.snapshot import aget_snapshot
 from endpoints.chat.events import Created, Error, Event, Final
 from endpoints.chat.request import ChatCall, decode_json
-from endpoints.chat.session import ChatSession, final_of
+from endpoints.chat.route import Route, resolve
+from endpoints.chat.session import ChatSession, chat_request, final_of
 from endpoints.gateway.anthropic_format import EventWriter, error_frame, message, message_id
 from endpoints.gateway.anthropic_request import MessagesRequest, parse_messages
 from endpoints.gateway.consumers import GatewayConsumer
 from endpoints.gateway.names import resolve_model
+from endpoints.providers import get_provider
 from endpoints.providers.base import TextDelta, ToolCallDelta
+from endpoints.providers.errors import ProviderError
 from endpoints.providers.estimate import prompt_tokens
+
+log = logging.getLogger(__name__)
 
 
 def _metadata_user(data: dict[str, Any]) -> Any:
@@ -123,12 +131,26 @@ class CountTokensConsumer(AnthropicConsumer):
         try:
             caller, data = await self.for_whom(body, "metadata.user_id", _metadata_user)
             request = parse_messages(decode_json(data) if isinstance(data, bytes) else data, counting=True)
-            await resolve_model(await aget_snapshot(), request.model, str(caller.id))
+            snapshot = await aget_snapshot()
+            endpoint, model = await resolve_model(snapshot, request.model, str(caller.id))
+            route = await resolve(snapshot, caller, request.call, endpoint, model)
         except ApiError as error:
             await self.send_error(error)
             return
-        tokens = prompt_tokens(request.call.messages, request.call.tools)
-        await self.send_json(compact_json({"input_tokens": tokens}), [(b"x-token-count", b"estimated")])
+        tokens, how = await count_prompt(route, request.call, caller)
+        await self.send_json(compact_json({"input_tokens": tokens}), [(b"x-token-count", how)])
+
+
+async def count_prompt(route: Route, call: ChatCall, caller: Caller) -> tuple[int, bytes]:
+    """The upstream's count where it has a counter, else (or when it fails) the estimate."""
+    try:
+        counted = await get_provider(route.target).count_tokens(chat_request(call, route, caller))
+    except ProviderError as error:
+        log.info("count_tokens: the counter of %s failed (%s); estimating", route.endpoint.name, error.kind)
+        counted = None
+    if counted is not None:
+        return counted, b"upstream"
+    return prompt_tokens(call.messages, call.tools, route.target.kind), b"estimated"
 
 
 messages_routes = [

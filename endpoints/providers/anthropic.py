@@ -24,6 +24,7 @@ from endpoints.providers.base import (
     ToolCallDelta,
     Usage,
     content_text,
+    counted_tokens,
     finalize_body,
     image_url,
     parse_data_url,
@@ -157,6 +158,10 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     raise ProviderError("invalid_request", "tool_choice is not one Anthropic supports.")
 
 
+#: The keys of a Messages body that ``count_tokens`` takes.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+
+
 class AnthropicProvider(Provider):
     def _headers(self, streaming: bool) -> dict[str, str]:
         vendor = {
@@ -280,6 +285,14 @@ class AnthropicProvider(Provider):
             raise truncated_stream(started)
         yield _usage(usage) if usage else estimate_usage(request, chars, "anthropic")
         yield Done(finish, model)
+
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """``POST /v1/messages/count_tokens``: the Messages body without what it refuses (max_tokens,
+        stream, sampling parameters, metadata)."""
+        body = {key: value for key, value in self._body(request).items() if key in _COUNTED}
+        data = await request_json(self.target, "POST", f"{self.target.base_url.rstrip('/')}/v1/messages/count_tokens",
+                                  headers=self._headers(streaming=False), map_status=_map_status, body=body)  # fmt: skip
+        return counted_tokens(data, "input_tokens")
 
     async def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         """One non-streamed Messages call, its usage exact."""

@@ -253,6 +253,14 @@ def content_text(content: Any) -> str:
     return ""
 
 
+def counted_tokens(data: Any, key: str) -> int:
+    """A token counter's answer (``{key: n}``), or the malformed-answer error."""
+    tokens = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+        raise ProviderError("upstream_error", "The provider sent a malformed answer.", status=200)
+    return tokens
+
+
 class Provider:
     """One wire protocol. Subclasses implement :meth:`list_models` and :meth:`stream_chat`.
 
@@ -282,6 +290,11 @@ class Provider:
         (a client that asked for no stream gets the exact counts).  Adapters without a
         non-streamed call answer from their stream."""
         return self.stream_chat(request)
+
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """The upstream's own count of the request's prompt tokens, where its API has a counter
+        (Anthropic's ``count_tokens``, Gemini's ``countTokens``); None where it has none."""
+        return None
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """The whole answer at once, by consuming :meth:`stream_chat`."""

@@ -30,6 +30,7 @@ from endpoints.providers.base import (
     ToolCallDelta,
     Usage,
     content_text,
+    counted_tokens,
     finalize_body,
     image_url,
     parse_data_url,
@@ -179,16 +180,18 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
     raise ProviderError("invalid_request", "tool_choice is not one Gemini supports.")
 
 
+def _resource(model: str) -> str:
+    return model if "/" in model else f"models/{model}"  # "tunedModels/…" keeps its collection
+
+
 class GoogleProvider(Provider):
     def _headers(self, streaming: bool) -> dict[str, str]:
         vendor = {"x-goog-api-key": self.target.api_key, "content-type": "application/json"}
         vendor |= {"accept": "text/event-stream", "accept-encoding": "identity"} if streaming else {}
         return request_headers(vendor, self.target)
 
-    def _url(self, model: str, *, streaming: bool = True) -> str:
-        name = model if "/" in model else f"models/{model}"  # "tunedModels/…" keeps its collection
-        method = "streamGenerateContent?alt=sse" if streaming else "generateContent"
-        return f"{self.target.base_url.rstrip('/')}/v1beta/{quote(name, safe='/')}:{method}"
+    def _url(self, model: str, method: str = "streamGenerateContent?alt=sse") -> str:
+        return f"{self.target.base_url.rstrip('/')}/v1beta/{quote(_resource(model), safe='/')}:{method}"
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         major = _GEMINI_MAJOR.search(request.model)
@@ -286,9 +289,16 @@ class GoogleProvider(Provider):
         yield usage or estimate_usage(request, chars, "google")
         yield Done(finish, model or request.model)
 
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """``countTokens`` with the whole ``generateContentRequest``: system instruction and tools count."""
+        body = {"generateContentRequest": {"model": _resource(request.model), **self._body(request)}}
+        data = await request_json(self.target, "POST", self._url(request.model, "countTokens"),
+                                  headers=self._headers(streaming=False), map_status=_map_status, body=body)  # fmt: skip
+        return counted_tokens(data, "totalTokens")
+
     async def complete_chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         """One ``generateContent`` call, its ``usageMetadata`` exact."""
-        data = await request_json(self.target, "POST", self._url(request.model, streaming=False),
+        data = await request_json(self.target, "POST", self._url(request.model, "generateContent"),
                                   headers=self._headers(streaming=False), map_status=_map_status,
                                   body=self._body(request), read_timeout=self.target.timeouts.total)  # fmt: skip
         prefix = f"call_{secrets.token_hex(8)}_"

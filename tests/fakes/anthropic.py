@@ -38,6 +38,10 @@ _ERRORS = {
 }
 
 
+#: What /v1/messages/count_tokens accepts.
+_COUNTED = {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"}
+
+
 class FakeAnthropic(FakeServer):
     """Set ``models`` (None accepts any), ``api_key`` (None accepts any), ``page_size`` for /v1/models."""
 
@@ -156,6 +160,8 @@ class FakeAnthropic(FakeServer):
             self.list_models(request, exchange)
         elif request.method == "POST" and request.path == "/v1/messages":
             await self.chat(request, exchange)
+        elif request.method == "POST" and request.path == "/v1/messages/count_tokens":
+            self.count_tokens(request, exchange)
         else:
             self.send_error(exchange, 404)
 
@@ -174,6 +180,21 @@ class FakeAnthropic(FakeServer):
                 "last_id": page[-1] if page else None,
             },
         )
+
+    def count_tokens(self, request: Received, exchange: Exchange) -> None:
+        """Anthropic's counter: a Messages body without max_tokens or stream (extra keys are a 400).
+        The fake counts 10 per message, 5 for a system prompt and 20 per tool."""
+        body = request.json or {}
+        extra = set(body) - _COUNTED
+        if extra or "model" not in body or not isinstance(body.get("messages"), list):
+            exchange.send_json(400, self.error_body(400))
+            return
+        reply = self.next_reply()
+        if reply.status != 200:
+            self.send_error(exchange, reply.status, reply)
+            return
+        tokens = 10 * len(body["messages"]) + (5 if body.get("system") else 0) + 20 * len(body.get("tools") or ())
+        exchange.send_json(200, {"input_tokens": tokens})
 
     async def chat(self, request: Received, exchange: Exchange) -> None:
         body = request.json or {}

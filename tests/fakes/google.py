@@ -31,7 +31,7 @@ SSE_HEADERS = {
 }
 
 _ROUTE = re.compile(
-    r"^/v1beta/(?P<name>(?:models|tunedModels)/[^:]+):(?P<method>streamGenerateContent|generateContent)$"
+    r"^/v1beta/(?P<name>(?:models|tunedModels)/[^:]+):(?P<method>streamGenerateContent|generateContent|countTokens)$"
 )
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -126,6 +126,9 @@ class FakeGoogle(FakeServer):
             headers = {"retry-after": reply.retry_after} if reply.retry_after and reply.status != 429 else {}
             exchange.send_json(reply.status, self.error_body(reply.status, reply), headers)
             return
+        if route["method"] == "countTokens":
+            self.count_tokens(request, exchange, route["name"])
+            return
         responses = self.responses(reply, reply.model or model)
         if route["method"] == "generateContent":
             merged = responses[-1]
@@ -139,6 +142,24 @@ class FakeGoogle(FakeServer):
             exchange.send_json(200, responses)
             return
         await self.play(exchange, reply, [_frame(r) for r in responses], SSE_HEADERS)
+
+    def count_tokens(self, request: Received, exchange: Exchange, name: str) -> None:
+        """Google's counter, given ``contents`` or a whole ``generateContentRequest`` (which names its
+        model).  The fake counts 10 per content, 5 for a system instruction and 20 per function."""
+        body = request.json or {}
+        whole = body.get("generateContentRequest")
+        if whole is not None and whole.get("model") != name:
+            exchange.send_json(400, self.error_body(400))
+            return
+        asked = whole if whole is not None else body
+        if not isinstance(asked.get("contents"), list):
+            exchange.send_json(400, self.error_body(400))
+            return
+        functions = sum(len(t.get("functionDeclarations") or ()) for t in asked.get("tools") or ())
+        tokens = 10 * len(asked["contents"]) + (5 if asked.get("systemInstruction") else 0) + 20 * functions
+        exchange.send_json(
+            200, {"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}
+        )
 
     def list_models(self, request: Received, exchange: Exchange) -> None:
         models = self.models or []
