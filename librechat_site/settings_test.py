@@ -11,11 +11,14 @@ os.environ.setdefault("TESTING", "true")
 os.environ["ENV_FILE"] = ""
 
 # Parallel workers (pytest-xdist) each get their own Redis database, so one
-# worker's cache.clear() cannot wipe another's counters.
+# worker's cache.clear() cannot wipe another's counters: the one REDIS_URL names,
+# plus 1 + the worker's number (two suites at once on one Redis: give them
+# databases far enough apart, e.g. /0 and /8).
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if os.environ.get("REDIS_URL") and _worker:
-    _base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-    os.environ["REDIS_URL"] = f"{_base}/{1 + int(_worker.removeprefix('gw') or 0)}"
+    _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+    _first = int(_db) if _db.isdigit() else 0
+    os.environ["REDIS_URL"] = f"{_base}/{_first + 1 + int(_worker.removeprefix('gw') or 0)}"
 
 from librechat_site.settings import *  # noqa: E402,F403  (the environment above must be set first)
 
