@@ -83,7 +83,8 @@ def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]
             model_groups[model.model_id] = group.group
             azure.models.append(model)
             if group.assistants:
-                assistant_models.append(ModelSpec(**{**model.__dict__, "overrides": dict(model.overrides)}))
+                assistant_models.append(ModelSpec(**{**model.__dict__, "overrides": dict(model.overrides),
+                                                    "deployments": [], "routing": None}))  # fmt: skip
     if flag and not assistant_models and not r.failed(here):
         r.error(
             join(path, "assistants"),

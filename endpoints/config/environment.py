@@ -213,7 +213,10 @@ def check_deployments(config: ConfigSpec) -> None:
             if not model.deployments:
                 continue
             here = f"{model.where or _path(spec) + '.models'}.deployments"
-            if USER_PROVIDED in (spec.api_key, spec.base_url):
+            if spec.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+                problems.append(Problem(here, "an assistants run stays on the account its thread lives in: "
+                                        "assistants models take no deployments"))  # fmt: skip
+            elif USER_PROVIDED in (spec.api_key, spec.base_url):
                 problems.append(Problem(here, f"{spec.name} is keyed by each user (user_provided): deployments "
                                         "need the server's keys"))  # fmt: skip
             for index, entry in enumerate(model.deployments):
