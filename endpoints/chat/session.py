@@ -49,7 +49,7 @@ from endpoints.providers.base import (
 )
 from endpoints.providers.errors import ProviderError, to_api_error
 from endpoints.providers.estimate import estimate_usage
-from endpoints.routing import router
+from endpoints.routing import checks, router
 from endpoints.routing.router import Choice, CoolingDown
 from usage import ledger
 from usage.models import Status
@@ -169,6 +169,7 @@ class ChatSession:
         it included) passes to the next; when all fail, the requested model's error is the answer."""
         self.call = call = await self.parse(decode_json(body) if isinstance(body, bytes) else body)
         snapshot = await aget_snapshot()
+        checks.ensure_running(snapshot)  # proactive health checks, where a model asks for them
         chain = fallback_chain(endpoint_named(snapshot, call.endpoint), call.model)
         self._endpoint_known = True
         first_error: ApiError | None = None

@@ -55,6 +55,8 @@ class Choice:
     tracked: bool
     probe_until: float | None = None
     ttft: float | None = None  # its moving average when read (lowest latency)
+    alone: bool = False  # its model's only deployment
+    refused: bool = False  # marked failing_auth when read (an answer clears the mark)
     busy: bool = False  # counted in its open streams (released by ended())
 
 
@@ -72,11 +74,12 @@ async def choose(endpoint: EndpointInfo, model_id: str) -> list[Choice]:
     picks, until = order(deployments, healths, policy, time.time())
     if not picks:
         raise CoolingDown(endpoint.name, model_id, (until or time.time()) - time.time())
-    return [_choice(pick, policy) for pick in picks]
+    return [_choice(pick, policy, len(deployments) == 1) for pick in picks]
 
 
-def _choice(pick: Pick, policy: Policy) -> Choice:
-    return Choice(pick.deployment, policy, tracked=True, probe_until=pick.probe_until, ttft=pick.health.ttft)
+def _choice(pick: Pick, policy: Policy, alone: bool) -> Choice:
+    return Choice(pick.deployment, policy, tracked=True, probe_until=pick.probe_until, ttft=pick.health.ttft,
+                  alone=alone, refused=pick.health.auth is not None)  # fmt: skip
 
 
 def _probe_lease() -> float:
@@ -101,8 +104,10 @@ async def failed(choice: Choice, kind: str, message: str, retry_after: float | N
     if not choice.tracked or kind not in COUNTED:
         return
     record = await state.call(state.record_failure, choice.deployment.key, choice.policy, kind, message,
-                              retry_after, choice.probe_until is not None, default=None)  # fmt: skip
+                              retry_after, choice.probe_until is not None, choice.alone, default=None)  # fmt: skip
     if record is None:
+        if kind == "invalid_api_key":
+            log.error("routing: %s rejected its API key (%s): fix the key", choice.deployment.key, message)
         return
     seconds = round(record["until"] - record["since"])
     if record["auth"]:
@@ -122,7 +127,7 @@ async def opened(choice: Choice, ttft_seconds: float) -> None:
     if not choice.tracked:
         return
     key = choice.deployment.key
-    if choice.probe_until is not None:
+    if choice.probe_until is not None or choice.refused:
         await state.call(state.recovered, key, default=None)
         log.warning("routing: %s answered its probe; back in every pick", key)
     if choice.policy.strategy == "least-busy":

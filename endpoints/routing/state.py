@@ -57,11 +57,12 @@ class Health:
     down: dict[str, Any] | None = None
     busy: int = 0
     ttft: float | None = None
+    auth: dict[str, Any] | None = None  # its key was refused lately (it may still be picked: see record_failure)
 
     def state(self, now: float) -> str:
         """healthy, cooling_down, half_open or failing_auth."""
         if self.down is None:
-            return "healthy"
+            return "failing_auth" if self.auth else "healthy"
         if self.down.get("until", 0) > now:
             return "failing_auth" if self.down.get("auth") else "cooling_down"
         return "half_open"
@@ -81,6 +82,10 @@ def busy_key(key: str) -> str:
 
 def ttft_key(key: str) -> str:
     return f"routing:ttft:{digest(key)}"
+
+
+def auth_key(key: str) -> str:
+    return f"routing:auth:{digest(key)}"
 
 
 def last_key(key: str) -> str:
@@ -107,7 +112,7 @@ async def call(fn: Callable[..., T], *args: Any, default: T) -> T:
 def read(keys: Iterable[str], busy: bool = False, ttft: bool = False) -> list[Health]:
     """The health of these deployments, in one round trip."""
     keys = list(keys)
-    wanted = [down_key(k) for k in keys]
+    wanted = [down_key(k) for k in keys] + [auth_key(k) for k in keys]
     if busy:
         wanted += [busy_key(k) for k in keys]
     if ttft:
@@ -118,6 +123,7 @@ def read(keys: Iterable[str], busy: bool = False, ttft: bool = False) -> list[He
             down=found.get(down_key(k)),
             busy=max(0, int(found.get(busy_key(k), 0) or 0)) if busy else 0,
             ttft=found.get(ttft_key(k)) if ttft else None,
+            auth=found.get(auth_key(k)),
         )
         for k in keys
     ]
@@ -140,19 +146,23 @@ def _count(key: str, seconds: int) -> int:
 
 
 def record_failure(key: str, policy: Policy, kind: str, message: str, retry_after: float | None = None,
-                   probe: bool = False) -> dict[str, Any] | None:  # fmt: skip
+                   probe: bool = False, alone: bool = False) -> dict[str, Any] | None:  # fmt: skip
     """Count a failure of the deployment; the cooldown record when it now cools down.
 
-    A wrong key (``invalid_api_key``) cools it down at once, for ``authCooldownSeconds``; a 429
+    A wrong key (``invalid_api_key``) is marked (``failing_auth``, until a success) and cools the
+    deployment down at once, for ``authCooldownSeconds``, unless it is its model's only one (then
+    the client hears ``invalid_api_key`` from the provider, as without routing, and a wrong key
+    never sends a chat to the fallbacks, which are for failures, not refusals); a 429
     with ``Retry-After`` at once, for that long; a failed probe at once, for ``cooldownSeconds``;
     anything else when the window holds more than ``allowedFails``."""
     now = time.time()
     cache.set(last_key(key), {"kind": kind, "at": now, "message": message}, LAST_SECONDS)
     _count(errors_key(key, int(now // 60)), ERRORS_SECONDS)
-    if not policy.cooldowns:
+    if not policy.cooldowns and kind != "invalid_api_key":
         return None
     if kind == "invalid_api_key":
-        return cool(key, policy.auth_cooldown_seconds, kind, message, auth=True)
+        cache.set(auth_key(key), {"at": now, "message": message}, policy.auth_cooldown_seconds)
+        return None if alone else cool(key, policy.auth_cooldown_seconds, kind, message, auth=True)
     if kind == "upstream_rate_limited" and retry_after:
         return cool(key, min(max(retry_after, 1.0), MAX_RETRY_AFTER), kind, message)
     if probe:
@@ -172,7 +182,7 @@ def take_probe(key: str, until: float, lease: float) -> bool:
 
 def recovered(key: str) -> None:
     """The deployment answered: its cooldown (if any) is over, on every worker."""
-    cache.delete(down_key(key))
+    cache.delete_many([down_key(key), auth_key(key)])
 
 
 def add_busy(key: str, delta: int) -> None:
@@ -202,7 +212,7 @@ def details(keys: list[str], minutes: int = 60) -> dict[str, dict[str, Any]]:
     now_minute = int(time.time() // 60)
     wanted: list[str] = []
     for k in keys:
-        wanted += [down_key(k), busy_key(k), ttft_key(k), last_key(k)]
+        wanted += [down_key(k), busy_key(k), ttft_key(k), last_key(k), auth_key(k)]
         wanted += [errors_key(k, now_minute - n) for n in range(minutes)]
     found = cache.get_many(wanted)
     return {
@@ -211,6 +221,7 @@ def details(keys: list[str], minutes: int = 60) -> dict[str, dict[str, Any]]:
             "busy": max(0, int(found.get(busy_key(k), 0) or 0)),
             "ttft": found.get(ttft_key(k)),
             "last": found.get(last_key(k)),
+            "auth": found.get(auth_key(k)),
             "errors": [int(found.get(errors_key(k, now_minute - n), 0)) for n in reversed(range(minutes))],
         }
         for k in keys
