@@ -11,11 +11,13 @@ os.environ.setdefault("TESTING", "true")
 os.environ["ENV_FILE"] = ""
 
 # Parallel workers (pytest-xdist) each get their own Redis database, so one
-# worker's cache.clear() cannot wipe another's counters.
+# worker's cache.clear() cannot wipe another's counters: the ones after REDIS_URL's
+# (/0 -> 1, 2 …; /7 -> 8, 9 …), so two checkouts on one Redis can keep apart.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if os.environ.get("REDIS_URL") and _worker:
-    _base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-    os.environ["REDIS_URL"] = f"{_base}/{1 + int(_worker.removeprefix('gw') or 0)}"
+    _base, _, _db = os.environ["REDIS_URL"].rpartition("/")
+    _first = int(_db) if _db.isdigit() else 0
+    os.environ["REDIS_URL"] = f"{_base}/{_first + 1 + int(_worker.removeprefix('gw') or 0)}"
 
 from librechat_site.settings import *  # noqa: E402,F403  (the environment above must be set first)
 
