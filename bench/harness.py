@@ -150,9 +150,10 @@ class Service:
     env: dict[str, str]
 
 
-def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0) -> Service:
+def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0, extra_yaml: str = "") -> Service:
     """The fake upstream plus the service (uvicorn, ``workers`` processes) configured for it
-    (and ``extra_endpoints`` more custom endpoints of two models each)."""
+    (and ``extra_endpoints`` more custom endpoints of two models each, and ``extra_yaml``: more
+    items of ``endpoints.custom``, where ``{upstream}`` is the fake's URL)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     env = {
         **os.environ,
@@ -180,6 +181,7 @@ def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0) 
             f"    - {{name: e{i}, apiKey: k, baseURL: '{upstream}', models: {{default: [a{i}, b{i}]}}}}\n"
             for i in range(extra_endpoints)
         )
+        + extra_yaml.replace("{upstream}", upstream)
     )
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True)

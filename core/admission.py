@@ -37,10 +37,10 @@ class Estimate:
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """A configured ``rateLimit`` mapping and whom it counts: scope ``endpoint`` or ``model``."""
+    """A configured ``rateLimit`` mapping and whom it counts: scope ``endpoint``, ``model`` or ``deployment``."""
 
     scope: str
-    name: str  # the endpoint name, or "endpoint/model"
+    name: str  # the endpoint name, "endpoint/model", or "endpoint/model/deployment"
     spec: Mapping[str, Any]
 
 
@@ -53,7 +53,7 @@ class Ticket:
     model: str
     estimate: Estimate
     rate_limits: tuple[RateLimit, ...] = ()
-    attempt: int = 0  # 0: the target asked for; 1, 2 …: its fallbacks, in order
+    attempt: int = 0  # 0: the first target tried; 1, 2 …: the model's other deployments, then fallbacks
 
     @property
     def fallback(self) -> bool:

@@ -12,6 +12,7 @@ class Outcome:
     error_type: str = ""
     answered_endpoint: str = ""  # the target that answered (a fallback's, when one did)
     answered_model: str = ""
+    answered_deployment: str = ""  # which of the model's deployments (endpoints/routing/)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0

@@ -19,6 +19,7 @@ from endpoints.catalog.diagnostics import test_and_remember
 from endpoints.catalog.snapshot import build_snapshot
 from endpoints.config.export import export
 from endpoints.config.interpolate import secrets_for_any_url
+from endpoints.config.routing import problems_of
 from endpoints.config.seed import store_key
 from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, EndUser, Source, TokenKind
 
@@ -87,6 +88,11 @@ class EndpointForm(SecretForm):
             self.add_error("base_url", f"Not saved: {leak}")
         return data
 
+    def clean_routing(self) -> Any:
+        value = self.cleaned_data.get("routing")
+        _routing_errors(value, "routing", False)
+        return value
+
     def clean_base_url(self) -> str:
         value: str = (self.cleaned_data.get("base_url") or "").strip()
         if value and value != USER_PROVIDED and "${" not in value:
@@ -109,14 +115,42 @@ class GroupForm(SecretForm):
         return f"azure-group:{endpoint.name}:{self.cleaned_data.get('group') or self.instance.group}"
 
 
+def _routing_errors(value: Any, key: str, azure: bool) -> None:
+    """The yaml's rules for ``deployments`` and ``routing`` (endpoints/config/routing.py), by path."""
+    problems = problems_of(value, key, azure=azure) if value not in (None, [], {}) else []
+    if problems:
+        raise forms.ValidationError([str(problem) for problem in problems])
+
+
+class ModelForm(forms.ModelForm):
+    class Meta:
+        model = EndpointModel
+        fields = "__all__"  # noqa: DJ007 - admin form: the admin's field list decides
+
+    def _azure(self) -> bool:
+        endpoint = self.cleaned_data.get("endpoint") or getattr(self.instance, "endpoint", None)
+        return bool(endpoint and endpoint.kind == "azureOpenAI")
+
+    def clean_deployments(self) -> Any:
+        value = self.cleaned_data.get("deployments")
+        _routing_errors(value, "deployments", self._azure())
+        return value or []
+
+    def clean_routing(self) -> Any:
+        value = self.cleaned_data.get("routing")
+        _routing_errors(value, "routing", False)
+        return value
+
+
 class ModelInline(admin.TabularInline):
     model = EndpointModel
+    form = ModelForm
     fk_name = "endpoint"
     extra = 0
     fields = (
         "model_id", "label", "enabled", "position", "context_window", "max_output_tokens", "vision", "tools",
-        "streaming", "fallbacks", "group", "deployment_name", "api_version", "prompt_price", "completion_price",
-        "cached_price", "source",
+        "streaming", "fallbacks", "deployments", "routing", "group", "deployment_name", "api_version",
+        "prompt_price", "completion_price", "cached_price", "source",
     )  # fmt: skip
     readonly_fields = ("source",)
     show_change_link = True
@@ -206,6 +240,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
 @admin.register(EndpointModel)
 class EndpointModelAdmin(admin.ModelAdmin):
+    form = ModelForm
     list_display = ("model_id", "endpoint", "enabled", "context_window", "vision", "tools", "source")
     list_filter = ("endpoint", "enabled", "vision", "tools", "source")
     search_fields = ("model_id", "label", "endpoint__name")

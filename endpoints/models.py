@@ -97,6 +97,11 @@ class Endpoint(SecretFields):
         null=True, blank=True, help_text='{"requests": 60, "tokens": 100000, "windowSeconds": 60}'
     )
     fallbacks = models.JSONField(default=list, blank=True, help_text='["endpoint/model", …] for every model here')
+    routing = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Every model\'s routing here: {"strategy": "least-busy", "cooldownSeconds": 30, …}',
+    )
     # Other LibreChat keys of the item (titleConvo, titleModel, …), kept for export.
     extra = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
@@ -155,6 +160,12 @@ class EndpointModel(models.Model):
     streaming = models.BooleanField(default=True)
     fallbacks = models.JSONField(default=list, blank=True, help_text='["endpoint/model", …] tried in order')
     rate_limit = models.JSONField(null=True, blank=True)
+    deployments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Equivalent targets: [{"name": "eu", "target": "endpoint/model", "weight": 2}, …]',
+    )
+    routing = models.JSONField(null=True, blank=True, help_text='{"strategy": "weighted-random", "allowedFails": 3, …}')
     # Azure: which group serves it, and the per-model deployment mapping.
     group = models.ForeignKey(AzureGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="models")
     deployment_name = models.CharField(max_length=200, blank=True)

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from endpoints.api.health import health_page
 from endpoints.api.home import home
 from endpoints.api.playground import playground
 from endpoints.auth import pages as auth_pages
@@ -34,6 +35,7 @@ urlpatterns = [
     path("setup/<str:token>/", auth_pages.setup_page, name="setup"),
     path("usage/", include(usage_pages)),
     path("playground/", playground, name="playground"),
+    path("health/models/", health_page, name="health-models"),
 ]
 
 #: Unknown URLs and crashes under /api/ and /v1/ answer the contract's JSON error, pages answer HTML.

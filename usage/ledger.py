@@ -36,6 +36,7 @@ def _final_fields(outcome: Outcome, endpoint: str, model: str, conversation_id: 
         "error_type": outcome.error_type[:40],
         "answered_endpoint": outcome.answered_endpoint[:100],
         "answered_model": outcome.answered_model[:255],
+        "answered_deployment": outcome.answered_deployment[:100],
         "prompt_tokens": outcome.prompt_tokens,
         "completion_tokens": outcome.completion_tokens,
         "cached_tokens": outcome.cached_tokens,
@@ -78,6 +79,7 @@ def progress(request_id: str, so_far: Outcome) -> None:
     fields = {
         "answered_endpoint": so_far.answered_endpoint[:100],
         "answered_model": so_far.answered_model[:255],
+        "answered_deployment": so_far.answered_deployment[:100],
         "prompt_tokens": so_far.prompt_tokens,
         "completion_tokens": so_far.completion_tokens,
         "cached_tokens": so_far.cached_tokens,

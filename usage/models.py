@@ -37,6 +37,8 @@ class UsageRecord(models.Model):
     model = models.CharField(max_length=255, blank=True, help_text="the model asked for")
     answered_endpoint = models.CharField(max_length=100, blank=True)
     answered_model = models.CharField(max_length=255, blank=True)
+    answered_deployment = models.CharField(max_length=100, blank=True,
+                                           help_text="which of the model's deployments answered")  # fmt: skip
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)

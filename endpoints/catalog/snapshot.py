@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from core import memo
+from endpoints.catalog.deployments import Deployment, Policy, default_deployment, deployments_of, policy_of
 from endpoints.config import params
 from endpoints.config.defaults import DEFAULT_ORDER
 from endpoints.config.interpolate import is_unresolved, resolve
@@ -28,9 +29,11 @@ from endpoints.models import USER_PROVIDED, Endpoint, EndpointKind
 
 log = logging.getLogger(__name__)
 
+DEFAULT_POLICY = Policy()
+
 VERSION_KEY = "endpoints:config-version"
 #: The layout of EndpointInfo is part of the key: a snapshot pickled by an older release is not read.
-SNAPSHOT_KEY = "endpoints:snapshot:2:{}"
+SNAPSHOT_KEY = "endpoints:snapshot:3:{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,9 @@ class ModelInfo:
     prompt_price: Decimal | None
     completion_price: Decimal | None
     cached_price: Decimal | None
+    #: The targets serving it (at least one: itself) and how one is picked (endpoints/routing/).
+    deployments: tuple[Deployment, ...] = ()
+    policy: Policy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,8 @@ class EndpointInfo:
     custom_params: dict[str, Any] | None = None
     #: The yaml wrote ``disableBuilder`` (LibreChat sends it then, even when false).
     disable_builder_written: bool = False
+    #: The routing of a model not listed (fetched from the upstream): the endpoint's.
+    policy: Policy = DEFAULT_POLICY
 
     @property
     def user_provides_key(self) -> bool:
@@ -126,6 +134,13 @@ class EndpointInfo:
 
     def model(self, model_id: str) -> ModelInfo | None:
         return self.by_id.get(model_id)
+
+    def deployments(self, model_id: str) -> tuple[tuple[Deployment, ...], Policy]:
+        """Who serves ``model_id`` (a model not listed: the endpoint itself) and how one is picked."""
+        model = self.by_id.get(model_id)
+        if model is not None and model.deployments:
+            return model.deployments, model.policy
+        return (default_deployment(self.name, model_id),), self.policy
 
     def model_named(self, name: str) -> ModelInfo | None:
         """The model an upstream says answered: by id, else by Azure deployment name."""
@@ -254,7 +269,7 @@ def build_snapshot(version: str = "") -> Snapshot:
         if not available:
             continue
         model_rows = list(row.models.all())
-        models = tuple(_model(m) for m in model_rows if m.enabled)
+        models = tuple(_model(m, row.name, row.routing) for m in model_rows if m.enabled)
         disabled = frozenset(m.model_id for m in model_rows if not m.enabled)
         result.append(replace(_endpoint(row, position, models, groups), disabled_models=disabled))
     azure = next((e for e in result if e.kind == EndpointKind.AZURE_OPENAI), None)
@@ -293,7 +308,7 @@ def _group(g: Any) -> GroupInfo:
     )
 
 
-def _model(m: Any) -> ModelInfo:
+def _model(m: Any, endpoint: str, routing: Any) -> ModelInfo:
     return ModelInfo(
         id=m.model_id,
         label=m.label,
@@ -310,6 +325,8 @@ def _model(m: Any) -> ModelInfo:
         prompt_price=m.prompt_price,
         completion_price=m.completion_price,
         cached_price=m.cached_price,
+        deployments=deployments_of(endpoint, m.model_id, m.deployments),
+        policy=policy_of(routing, m.routing),
     )
 
 
@@ -351,4 +368,5 @@ def _endpoint(row: Endpoint, order: int, models: tuple[ModelInfo, ...], groups: 
             else None
         ),
         disable_builder_written="disableBuilder" in (row.extra or {}),
+        policy=policy_of(row.routing),
     )

@@ -7,11 +7,13 @@ environment, literal keys decrypted, user keys passed in by the caller.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from core import secrets
+from endpoints.catalog.deployments import Deployment
 from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo
 from endpoints.config.interpolate import is_unresolved, never_resolved, resolve, resolve_headers
 from endpoints.config.seed import secret_context
@@ -144,9 +146,14 @@ def build_target(endpoint: EndpointInfo, model: ModelInfo | None, user: UserCred
     )
 
 
-def _azure_target(endpoint: EndpointInfo, model: ModelInfo | None) -> Target:
+def _azure_target(endpoint: EndpointInfo, model: ModelInfo | None, *, group_name: str = "",
+                  deployment_name: str = "") -> Target:  # fmt: skip
     group: GroupInfo | None = None
-    if model is not None and model.group:
+    if group_name:
+        group = endpoint.groups.get(group_name)
+        if group is None:
+            raise TargetError("upstream_error", f"{endpoint.name} has no Azure group {group_name!r}.")
+    elif model is not None and model.group:
         group = endpoint.groups.get(model.group)
     if group is None:
         group = next(iter(endpoint.groups.values()), None)
@@ -163,10 +170,39 @@ def _azure_target(endpoint: EndpointInfo, model: ModelInfo | None) -> Target:
         add_params={**endpoint.add_params, **group.add_params},
         drop_params=[*endpoint.drop_params, *group.drop_params],
         azure_instance=resolve(group.instance_name) or None,
-        azure_deployment=(model.deployment_name if model else "") or resolve(group.deployment_name) or None,
+        azure_deployment=deployment_name
+        or (model.deployment_name if model and not group_name else "")
+        or resolve(group.deployment_name)
+        or None,
         azure_api_version=(model.api_version if model else "") or group.version or None,
         azure_serverless=group.serverless,
         timeouts=timeouts(),
         assistants=assistants_settings(endpoint),
         endpoint=endpoint.name,
     )
+
+
+def deployment_target(endpoint: EndpointInfo, model_id: str, deployment: Deployment, user: UserCredentials | None,
+                      lookup: Callable[[str], EndpointInfo | None]) -> tuple[Target, str]:  # fmt: skip
+    """The target of one of ``model_id``'s deployments, and the model id to ask it for."""
+    model = endpoint.model(model_id)
+    if deployment.target:
+        name, _, other_model = deployment.target.partition("/")
+        other = lookup(name)
+        if other is None:
+            raise TargetError("upstream_error", f"the deployment {deployment.name!r} of {endpoint.name}/{model_id} "
+                              f"targets {name}, which is not enabled.")  # fmt: skip
+        return build_target(other, other.model(other_model)), other_model
+    if deployment.group:
+        return _azure_target(endpoint, model, group_name=deployment.group,
+                             deployment_name=resolve(deployment.deployment_name)), model_id  # fmt: skip
+    target = build_target(endpoint, model, user)
+    if deployment.api_key:
+        target.api_key = _secret(deployment.api_key, "", f"deployment:{deployment.key}")
+    if deployment.base_url:
+        base_url = resolve(deployment.base_url)
+        if not base_url or is_unresolved(base_url):
+            raise TargetError("upstream_error", f"the deployment {deployment.name!r} of {endpoint.name}/{model_id} "
+                              "has no usable base URL.")  # fmt: skip
+        target.base_url = base_url.rstrip("/")
+    return target, model_id

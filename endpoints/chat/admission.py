@@ -64,6 +64,10 @@ def ticket(request_id: str, caller: Caller, client_ip: str, call: ChatCall, rout
     limits = [RateLimit("endpoint", endpoint.name, endpoint.rate_limit)] if endpoint.rate_limit else []
     if route.model is not None and route.model.rate_limit:
         limits.append(RateLimit("model", f"{endpoint.name}/{model_id}", route.model.rate_limit))
+    if route.deployment and route.model is not None:
+        deployment = next((d for d in route.model.deployments if d.name == route.deployment), None)
+        if deployment is not None and deployment.rate_limit:
+            limits.append(RateLimit("deployment", deployment.key, deployment.rate_limit))
     return Ticket(request_id=request_id, caller=caller, client_ip=client_ip, endpoint=endpoint.name, model=model_id,
                   estimate=estimate(call, route), rate_limits=tuple(limits), attempt=attempt)  # fmt: skip
 

@@ -3,13 +3,14 @@ caller's credentials, as a provider target — resolved once per target tried.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.caller import Caller
 from core.errors import ApiError
+from endpoints.catalog.deployments import Deployment
 from endpoints.catalog.modelfetch import fetch_models
 from endpoints.catalog.snapshot import EndpointInfo, ModelInfo, Snapshot
-from endpoints.catalog.targets import TargetError, UserCredentials, build_target
+from endpoints.catalog.targets import TargetError, UserCredentials, build_target, deployment_target
 from endpoints.chat.request import ChatCall
 from endpoints.keys.store import user_credentials
 from endpoints.providers.base import Target
@@ -21,6 +22,8 @@ class Route:
     model_id: str  # empty: the endpoint's models are optional and none was asked for
     model: ModelInfo | None
     target: Target
+    deployment: str = ""  # the deployment of the model it goes to (endpoints/routing/)
+    upstream_model: str = ""  # the model id asked upstream, when the deployment names another
 
 
 def templated_headers(headers: dict[str, str], caller: Caller, call: ChatCall) -> dict[str, str]:
@@ -90,3 +93,15 @@ async def resolve(snapshot: Snapshot, caller: Caller, call: ChatCall, endpoint_n
                        errors={"messages": ["Remove the images or pick a model with vision."]})  # fmt: skip
     target.headers = templated_headers(target.headers, caller, call)
     return Route(endpoint=endpoint, model_id=model_id, model=model, target=target)
+
+
+def to_deployment(snapshot: Snapshot, route: Route, deployment: Deployment, caller: Caller, call: ChatCall) -> Route:
+    """``route`` sent to one of its model's deployments (the model itself, as configured, for the default)."""
+    if deployment.is_default:
+        return replace(route, deployment=deployment.name)
+    try:
+        target, upstream_model = deployment_target(route.endpoint, route.model_id, deployment, None, snapshot.get)
+    except TargetError as exc:
+        raise ApiError(exc.kind, exc.message, **exc.context) from None  # type: ignore[arg-type]
+    target.headers = templated_headers(target.headers, caller, call)
+    return replace(route, target=target, deployment=deployment.name, upstream_model=upstream_model)

@@ -33,7 +33,7 @@ from endpoints.chat import admission
 from endpoints.chat.events import Created, Error, Event, Fallback, Final, UsageReport
 from endpoints.chat.fallbacks import fallback_chain
 from endpoints.chat.request import ChatCall, decode_json, parse_call
-from endpoints.chat.route import Route, endpoint_named, resolve
+from endpoints.chat.route import Route, endpoint_named, resolve, to_deployment
 from endpoints.providers import get_provider
 from endpoints.providers.base import (
     ChatEvent,
@@ -49,6 +49,8 @@ from endpoints.providers.base import (
 )
 from endpoints.providers.errors import ProviderError, to_api_error
 from endpoints.providers.estimate import estimate_usage
+from endpoints.routing import checks, router
+from endpoints.routing.router import Choice, CoolingDown
 from usage import ledger
 from usage.models import Status
 from usage.pricing import cost, price_for
@@ -74,7 +76,7 @@ def chat_request(call: ChatCall, route: Route, caller: Caller) -> ChatRequest:
     """What the adapter of ``route`` is asked: the call's messages and parameters, for ``caller``."""
     continued = call.assistant_id or call.thread_id or call.run_id or call.tool_outputs is not None
     return ChatRequest(
-        model=route.model_id,
+        model=route.upstream_model or route.model_id,
         messages=call.messages,
         tools=call.tools,
         tool_choice=call.tool_choice,
@@ -105,6 +107,8 @@ class ChatSession:
         self.fallbacks: list[Fallback] = []
         self._request: ChatRequest | None = None
         self._holds: list[Hold] = []
+        self._tries = 0  # targets admitted so far: deployments of the model, then of each fallback
+        self._choice: Choice | None = None  # the deployment that answered
         self._began = time.monotonic()
         self._first_at: float | None = None
         self._streaming = False
@@ -186,15 +190,19 @@ class ChatSession:
         it included) passes to the next; when all fail, the requested model's error is the answer."""
         self.call = call = await self.parse(decode_json(body) if isinstance(body, bytes) else body)
         snapshot = await aget_snapshot()
+        checks.ensure_running(snapshot)  # proactive health checks, where a model asks for them
         chain = fallback_chain(endpoint_named(snapshot, call.endpoint), call.model)
         self._endpoint_known = True
         first_error: ApiError | None = None
+        error: ApiError
         reason = ""
         for index, (endpoint_name, model_id) in enumerate(chain):
             if index > 0:
                 self.fallbacks.append(Fallback(chain[index - 1], (endpoint_name, model_id), reason))
             try:
-                return await self._attempt(snapshot, endpoint_name, model_id, attempt=index)
+                return await self._attempt(snapshot, endpoint_name, model_id)
+            except CoolingDown as exc:  # not tried at all: straight to the fallbacks
+                error = exc
             except ApiError as exc:
                 if index == 0 and exc.type != "model_not_available":
                     raise
@@ -204,14 +212,46 @@ class ChatSession:
                 if index == 0 and not exc.retryable:
                     raise error from None
             log.info("request %s: %s/%s failed (%s)", self.request_id, endpoint_name, model_id, error.type)
-            first_error, reason = first_error or error, error.type
+            first_error = first_error or error
+            reason = "cooling_down" if isinstance(error, CoolingDown) else error.type
         assert first_error is not None
         raise first_error
 
-    async def _attempt(self, snapshot: Snapshot, endpoint_name: str, model_id: str, *,
-                       attempt: int) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:  # fmt: skip
+    async def _attempt(self, snapshot: Snapshot, endpoint_name: str,
+                       model_id: str) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:  # fmt: skip
+        """The model's deployments in routing's order (endpoints/routing/), each failure counted
+        in its shared health, until one opens; then the first failure is the model's."""
         assert self.call is not None
         route = await resolve(snapshot, self.caller, self.call, endpoint_name, model_id)
+        error: ProviderError | ApiError | None = None
+        for choice in await router.choose(route.endpoint, route.model_id):
+            if not await router.claim(choice):
+                continue  # half-open, and another request probes it
+            started = time.monotonic()
+            try:
+                opened = await self._try(to_deployment(snapshot, route, choice.deployment, self.caller, self.call))
+            except ProviderError as exc:
+                await router.failed(choice, exc.kind, exc.message, exc.retry_after)
+                if not (exc.retryable or exc.kind == "invalid_api_key"):  # the request itself is wrong
+                    raise
+                error = error or exc
+            except ApiError as exc:
+                if exc.type != "upstream_error" and exc.context.get("scope") != "deployment":
+                    raise  # not this deployment's problem: another would meet it too
+                error = error or exc  # its target cannot be built, or its own rateLimit is reached
+            else:
+                self._choice = choice
+                await router.opened(choice, time.monotonic() - started)
+                return opened
+            log.info("request %s: deployment %s failed (%s)", self.request_id, choice.deployment.key,
+                     error.kind if isinstance(error, ProviderError) else error.type)  # fmt: skip
+        if error is None:  # every deployment half-open, each probed by another request
+            raise CoolingDown(endpoint_name, route.model_id, 1)
+        raise error
+
+    async def _try(self, route: Route) -> tuple[AsyncGenerator[ChatEvent, None], ChatEvent]:
+        assert self.call is not None
+        attempt, self._tries = self._tries, self._tries + 1
         ticket = admission.ticket(self.request_id, self.caller, self.client_ip, self.call, route, attempt=attempt)
         holds = await admission.admit(ticket)
         self._holds += holds
@@ -334,6 +374,7 @@ class ChatSession:
             error_type=error_type,
             answered_endpoint=route.endpoint.name if route else "",
             answered_model=route.model_id if route else "",
+            answered_deployment=route.deployment if route else "",
             prompt_tokens=prompt,
             completion_tokens=completion,
             cached_tokens=cached,
@@ -363,6 +404,12 @@ class ChatSession:
         if self._streaming:
             metrics.OPEN_STREAMS.dec()
         await admission.settle(self._holds, outcome)
+        try:
+            if self._streaming and outcome.status == Status.ERROR and self._choice is not None:
+                await router.broke(self._choice, outcome.error_type)
+            await router.ended(self._choice)
+        except Exception:
+            log.exception("request %s: its deployment's health could not be recorded", self.request_id)
         call = self.call
         try:
             # Queued after the pending row, so written in its batch or a later one.

@@ -15,6 +15,7 @@ from typing import Any
 from endpoints.config import schema
 from endpoints.config.items import EXTENSION_KEYS, check_url, read_fallbacks, read_rate_limit
 from endpoints.config.reader import Reader
+from endpoints.config.routing import read_deployments, read_routing
 from endpoints.config.specs import EndpointSpec, GroupSpec, ModelSpec
 from endpoints.config.yamlfile import join
 from endpoints.models import EndpointKind, Source
@@ -35,7 +36,9 @@ GROUP_FIELDS = frozenset(
         "models",
     }
 )
-AZURE_FIELDS = frozenset({"groups", "assistants", "rateLimit", "fallbacks"})
+AZURE_FIELDS = frozenset({"groups", "assistants", "rateLimit", "fallbacks", "routing"})
+#: Our keys in a group's model mapping (LibreChat drops them).
+MODEL_EXTENSIONS = frozenset({"deployments", "routing"})
 
 
 def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]:
@@ -43,6 +46,7 @@ def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]
     azure = EndpointSpec(name=EndpointKind.AZURE_OPENAI, kind=EndpointKind.AZURE_OPENAI, source=Source.YAML)
     azure.rate_limit = read_rate_limit(r, item, path)
     azure.fallbacks, azure.fallback_where = read_fallbacks(r, item, path)
+    azure.routing = read_routing(r, item, path)
     azure.extra = {key: value for key, value in item.items() if key not in AZURE_FIELDS}
     flag = r.boolean(item, "assistants", path)
     groups = item.get("groups")
@@ -79,7 +83,8 @@ def read_azure(r: Reader, item: dict[str, Any], path: str) -> list[EndpointSpec]
             model_groups[model.model_id] = group.group
             azure.models.append(model)
             if group.assistants:
-                assistant_models.append(ModelSpec(**{**model.__dict__, "overrides": dict(model.overrides)}))
+                assistant_models.append(ModelSpec(**{**model.__dict__, "overrides": dict(model.overrides),
+                                                    "deployments": [], "routing": None}))  # fmt: skip
     if flag and not assistant_models and not r.failed(here):
         r.error(
             join(path, "assistants"),
@@ -135,9 +140,12 @@ def _group_models(r: Reader, data: dict[str, Any], path: str, group: GroupSpec) 
         mpath = join(here, name)
         spec = ModelSpec(model_id=name, source=Source.YAML, group=group.group)
         if isinstance(value, dict):
-            schema.check_fields(r, value, schema.AZURE_MODEL, mpath)
+            schema.check_fields(r, value, schema.AZURE_MODEL, mpath, ours=MODEL_EXTENSIONS)
             spec.deployment_name = r.string(value, "deploymentName", mpath)
             spec.api_version = r.string(value, "version", mpath)
+            spec.deployments = read_deployments(r, value, mpath, azure=True)
+            spec.where = mpath
+            spec.routing = read_routing(r, value, mpath)
             spec.overrides = {key: value[key] for key in ("deploymentName", "version") if key in value}
         elif value is False:
             r.warn(mpath, "`false` still lists the model, as in LibreChat; remove the line to leave it out")

@@ -22,6 +22,7 @@ from endpoints.config.items import (
     read_rate_limit,
 )
 from endpoints.config.reader import Reader
+from endpoints.config.routing import read_routing
 from endpoints.config.specs import EndpointSpec
 from endpoints.config.yamlfile import join
 from endpoints.models import EndpointKind, Source, Wire
@@ -41,6 +42,7 @@ CUSTOM_FIELDS = frozenset(
         "provider",
         "rateLimit",
         "fallbacks",
+        "routing",
     }
 )
 #: LibreChat's EModelEndpoint values, which a custom endpoint may not be named.
@@ -110,6 +112,7 @@ def _custom(r: Reader, item: dict[str, Any], path: str, index: int) -> EndpointS
     spec.icon_url = r.string(item, "iconURL", path)
     spec.rate_limit = read_rate_limit(r, item, path)
     spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
+    spec.routing = read_routing(r, item, path)
     spec.extra = {key: value for key, value in item.items() if key not in CUSTOM_FIELDS}
     _check_custom_params(r, item, spec, path)
     return spec if raw_name else None

@@ -90,6 +90,7 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
             "drop_params",
             "rate_limit",
             "fallbacks",
+            "routing",
             "extra",
             "capabilities",
             "version",
@@ -119,6 +120,7 @@ def merge(yaml_spec: ConfigSpec, env: dict[str, str | None]) -> ConfigSpec:
         for model in spec.models:
             fill_model_defaults(spec.kind, model)
     check_fallbacks(result)
+    check_deployments(result)
     check_user_urls(result)
     return result
 
@@ -197,6 +199,50 @@ def check_fallbacks(config: ConfigSpec) -> None:
         problems.append(Problem("endpoints", "fallbacks form a cycle: " + " -> ".join(cycle)))
     if problems:
         raise ConfigError(problems)
+
+
+def check_deployments(config: ConfigSpec) -> None:
+    """A deployment's ``target`` names a configured model (not its own, not one each user keys);
+    its ``group`` is one of the endpoint's; the model's endpoint is not keyed by each user (their
+    keys are theirs: one user's failures must not steer everyone's requests)."""
+    problems: list[Problem] = []
+    endpoints = {spec.name: spec for spec in config.endpoints}
+    for spec in config.endpoints:
+        groups = {g.group for g in spec.groups}
+        for model in spec.models:
+            if not model.deployments:
+                continue
+            here = f"{model.where or _path(spec) + '.models'}.deployments"
+            if spec.kind in (EndpointKind.ASSISTANTS, EndpointKind.AZURE_ASSISTANTS):
+                problems.append(Problem(here, "an assistants run stays on the account its thread lives in: "
+                                        "assistants models take no deployments"))  # fmt: skip
+            elif USER_PROVIDED in (spec.api_key, spec.base_url):
+                problems.append(Problem(here, f"{spec.name} is keyed by each user (user_provided): deployments "
+                                        "need the server's keys"))  # fmt: skip
+            for index, entry in enumerate(model.deployments):
+                problems += _deployment_problems(entry, f"{here}[{index}]", spec, model, endpoints, groups)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _deployment_problems(entry: dict[str, object], path: str, spec: EndpointSpec, model: ModelSpec,
+                         endpoints: dict[str, EndpointSpec], groups: set[str]) -> list[Problem]:  # fmt: skip
+    target, group = str(entry.get("target") or ""), str(entry.get("group") or "")
+    if group and group not in groups:
+        return [Problem(f"{path}.group", f"{spec.name} has no group {group!r}")]
+    if not target:
+        return []
+    endpoint, _, model_id = target.partition("/")
+    other = endpoints.get(endpoint)
+    if target == f"{spec.name}/{model.model_id}":
+        return [Problem(f"{path}.target", "a deployment cannot target its own model; write {name: …} without target")]
+    if other is None:
+        return [Problem(f"{path}.target", f"{target!r} names an unknown endpoint")]
+    if USER_PROVIDED in (other.api_key, other.base_url):
+        return [Problem(f"{path}.target", f"{endpoint} is keyed by each user (user_provided): not a deployment")]
+    if not other.models_fetch and model_id not in {m.model_id for m in other.models}:
+        return [Problem(f"{path}.target", f"{endpoint} does not offer {model_id!r}")]
+    return []
 
 
 def _path(spec: EndpointSpec) -> str:

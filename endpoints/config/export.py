@@ -115,6 +115,8 @@ def _model_object(model: EndpointModel) -> dict[str, Any]:
         "streaming": model.streaming,
         "fallbacks": model.fallbacks or None,
         "rateLimit": model.rate_limit,
+        "deployments": model.deployments or None,
+        "routing": model.routing,
     }
     item.update({key: value for key, value in optional.items() if value is not None})
     prices = {"prompt": model.prompt_price, "completion": model.completion_price, "cached": model.cached_price}
@@ -135,6 +137,8 @@ def _common(endpoint: Endpoint) -> dict[str, Any]:
         item["rateLimit"] = dict(endpoint.rate_limit)
     if endpoint.fallbacks:
         item["fallbacks"] = list(endpoint.fallbacks)
+    if endpoint.routing:
+        item["routing"] = dict(endpoint.routing)
     return item
 
 
@@ -217,7 +221,8 @@ def _azure(endpoint: Endpoint, out: Export, include_secrets: bool) -> dict[str, 
         data.update({key: value for key, value in optional.items() if value})
         models: dict[str, Any] = {}
         for model in group.models.filter(endpoint=endpoint):
-            mapping = {"deploymentName": model.deployment_name, "version": model.api_version}
+            mapping = {"deploymentName": model.deployment_name, "version": model.api_version,
+                       "deployments": model.deployments, "routing": model.routing}  # fmt: skip
             mapping = {key: value for key, value in mapping.items() if value}
             models[model.model_id] = mapping or True
         data["models"] = models

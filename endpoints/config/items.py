@@ -1,5 +1,6 @@
 """Pieces every endpoint section shares: model lists and model items, base URLs, and our
-extension keys (``rateLimit``, ``fallbacks``, the extra keys of a model item).
+extension keys (``rateLimit``, ``fallbacks``, ``routing``, the extra keys of a model item, ``deployments``
+among them: routing.py).
 
 LibreChat ignores the extension keys (it drops unknown keys inside an endpoint item and a
 model item), so they never make a file LibreChat refuses; we check them, because we act on
@@ -11,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from endpoints.config.reader import Reader
+from endpoints.config.routing import read_deployments, read_routing
 from endpoints.config.specs import ModelSpec
+from endpoints.config.values import check_url, read_rate_limit
 from endpoints.config.yamlfile import join
-from endpoints.models import USER_PROVIDED, Source
+from endpoints.models import Source
 
 #: Column sizes of Endpoint.name and EndpointModel.model_id.
 MAX_ENDPOINT_NAME = 100
@@ -32,29 +35,14 @@ MODEL_ITEM_KEYS = frozenset(
         "fallbacks",
         "rateLimit",
         "prices",
+        "deployments",
+        "routing",
     }
 )
+__all__ = ["EXTENSION_KEYS", "check_url", "read_fallbacks", "read_model_list", "read_rate_limit"]
+
 #: Our keys inside an endpoint item, which LibreChat drops.
-EXTENSION_KEYS = frozenset({"rateLimit", "fallbacks"})
-
-
-def read_rate_limit(r: Reader, item: dict[str, Any], path: str) -> dict[str, int] | None:
-    data = r.mapping(item, "rateLimit", path, nullable=True)
-    if data is None:
-        return None
-    here = join(path, "rateLimit")
-    r.only_keys(data, {"requests", "tokens", "windowSeconds"}, here)
-    requests = r.integer(data, "requests", here, minimum=1, nullable=True)
-    tokens = r.integer(data, "tokens", here, minimum=1, nullable=True)
-    window = r.integer(data, "windowSeconds", here, minimum=1, required=True, nullable=True)
-    if requests is None and tokens is None and not r.failed(here):
-        r.error(here, "give `requests`, `tokens` or both")
-    limit = {"windowSeconds": window or 60}
-    if requests is not None:
-        limit["requests"] = requests
-    if tokens is not None:
-        limit["tokens"] = tokens
-    return limit
+EXTENSION_KEYS = frozenset({"rateLimit", "fallbacks", "routing"})
 
 
 def read_fallbacks(r: Reader, item: dict[str, Any], path: str) -> tuple[list[str], list[tuple[str, int | None]]]:
@@ -124,6 +112,9 @@ def _model_item(r: Reader, item: Any, path: str) -> ModelSpec | None:
             setattr(spec, key, r.boolean(item, key, path))
     spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
     spec.rate_limit = read_rate_limit(r, item, path)
+    spec.deployments = read_deployments(r, item, path, azure=False)
+    spec.where = path
+    spec.routing = read_routing(r, item, path)
     prices = r.mapping(item, "prices", path, nullable=True)
     if prices is not None:
         here = join(path, "prices")
@@ -132,32 +123,3 @@ def _model_item(r: Reader, item: Any, path: str) -> ModelSpec | None:
         spec.completion_price = r.price(prices, "completion", here)
         spec.cached_price = r.price(prices, "cached", here)
     return spec
-
-
-def check_url(r: Reader, value: str, path: str) -> None:
-    """A literal base URL must be http(s) with a host and not a cloud-metadata address.
-
-    Stricter than LibreChat, which takes any text (a documented deviation): a URL this
-    service cannot call, or one that reaches cloud metadata, fails here rather than later.
-    """
-    if not value or value == USER_PROVIDED or "${" in value:
-        return
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        r.error(path, f"not a URL: {value!r}")
-        return
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        r.error(path, f"expected an http(s) URL with a host, got {value!r}")
-        return
-    try:
-        from endpoints.netguard import UnsafeURLError, validate_admin_url
-    except ImportError:  # pragma: no cover - the guard module is part of the app
-        return
-    try:
-        # No DNS while seeding: literal addresses and metadata names are checked here.
-        validate_admin_url(value, resolve=lambda _host, _port: [])
-    except UnsafeURLError as exc:
-        r.error(path, str(exc))

@@ -13,12 +13,15 @@ from typing import Any
 from endpoints.config import schema
 from endpoints.config.items import EXTENSION_KEYS, check_url, read_fallbacks, read_model_list, read_rate_limit
 from endpoints.config.reader import Reader
+from endpoints.config.routing import read_routing
 from endpoints.config.specs import EndpointSpec, ModelSpec
 from endpoints.config.yamlfile import join
 from endpoints.models import Source
 
 #: Keys of a built-in section read into fields (the rest go to ``extra``, for export).
-BUILTIN_FIELDS = frozenset({"headers", "baseURL", "rateLimit", "fallbacks", "models", "addParams", "dropParams"})
+BUILTIN_FIELDS = frozenset(
+    {"headers", "baseURL", "rateLimit", "fallbacks", "routing", "models", "addParams", "dropParams"}
+)
 #: (``disableBuilder`` stays in ``extra`` too: LibreChat sends it only when the yaml has it.)
 ASSISTANTS_FIELDS = BUILTIN_FIELDS | {
     "pollIntervalMs",
@@ -61,6 +64,7 @@ def _common(r: Reader, name: str, item: dict[str, Any], path: str, known: frozen
     spec.drop_params = r.string_list(item, "dropParams", path, nullable=True) or []
     spec.rate_limit = read_rate_limit(r, item, path)
     spec.fallbacks, spec.fallback_where = read_fallbacks(r, item, path)
+    spec.routing = read_routing(r, item, path)
     spec.models = _models(r, name, item.get("models"), join(path, "models"))
     spec.extra = {key: value for key, value in item.items() if key not in known}
     return spec

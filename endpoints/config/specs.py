@@ -21,6 +21,11 @@ class ModelSpec:
     #: (yaml path, line) of each fallback entry, for error messages.
     fallback_where: list[tuple[str, int | None]] = field(default_factory=list)
     rate_limit: dict[str, int] | None = None
+    #: Equivalent targets serving this model, and how to pick among them (endpoints/config/routing.py).
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    routing: dict[str, Any] | None = None
+    #: The yaml path of the model item (for cross-checks' messages).
+    where: str = ""
     group: str | None = None
     deployment_name: str = ""
     api_version: str = ""
@@ -75,6 +80,7 @@ class EndpointSpec:
     poll_interval_ms: int | None = None
     timeout_ms: int | None = None
     rate_limit: dict[str, int] | None = None
+    routing: dict[str, Any] | None = None
     fallbacks: list[str] = field(default_factory=list)
     fallback_where: list[tuple[str, int | None]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 class Rule:
     """``limit`` requests (or tokens) per ``window`` seconds for ``name`` within ``scope``."""
 
-    scope: str  # "ip", "user", "endpoint" or "model"
-    name: str  # the client IP, the user id, the endpoint name, or "endpoint/model"
+    scope: str  # "ip", "user", "endpoint", "model" or "deployment"
+    name: str  # the client IP, the user id, the endpoint name, "endpoint/model" or "endpoint/model/deployment"
     limit: int
     window: int
     unit: str = "requests"  # or "tokens"
@@ -88,6 +88,7 @@ def exceeded(rule: Rule, retry_after: int) -> ApiError:
         "user": "from your account",
         "endpoint": f"for the endpoint {rule.name!r}",
         "model": f"for the model {rule.name!r}",
+        "deployment": f"for the deployment {rule.name!r}",
     }[rule.scope]
     message = (
         f"Too many {rule.unit} {who}: the limit is {rule.limit} {rule.unit} per {_span(rule.window)}. "
@@ -99,6 +100,9 @@ def exceeded(rule: Rule, retry_after: int) -> ApiError:
         context["endpoint"] = rule.name
     elif rule.scope == "model":
         context["endpoint"], context["model"] = rule.name.split("/", 1)
+    elif rule.scope == "deployment":  # endpoint/model/name: a deployment's name has no "/"
+        target, _, context["deployment"] = rule.name.rpartition("/")
+        context["endpoint"], context["model"] = target.split("/", 1)
     return ApiError("rate_limit_exceeded", message, status=429, headers={"Retry-After": str(seconds)}, **context)
 
 
