@@ -78,7 +78,7 @@ def main() -> None:
             env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         litellm = f"http://127.0.0.1:{port}"
-        wait_for(f"{litellm}/health/liveliness", timeout=120)
+        wait_for(f"{litellm}/health/liveliness", timeout=300)  # slow to start on a loaded machine
         ours = {"Authorization": f"Bearer {svc.token}"}
         bare = start_bare_relay(procs, svc.upstream, workers=args.workers)
         runs: dict[tuple[str, int], list[Result]] = {}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -57,9 +56,6 @@ def too_large() -> ApiError:
                     limit_bytes=limit)  # fmt: skip
 
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-
-
 class StreamingHttpConsumer:
     """Checks the request from its headers, reads a bounded body, then runs ``respond(body)`` in a
     task that is cancelled when the client disconnects before the response is complete."""
@@ -78,7 +74,7 @@ class StreamingHttpConsumer:
         self._send: Any = None
 
     @classmethod
-    def as_asgi(cls) -> Any:  # an ASGIApp; Any, as channels types it, so Django's re_path() takes it
+    def as_asgi(cls) -> Any:  # Any, as channels types it, so Django's re_path() takes it
         """An ASGI application answering each request with a new instance."""
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
