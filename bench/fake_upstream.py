@@ -81,8 +81,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             else:
                 writer.write(response("404 Not Found", b'{"error":{"message":"not found"}}'))
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-        pass
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
+        pass  # the client went away, or the benchmark is over
     finally:
         writer.close()
 

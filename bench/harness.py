@@ -22,10 +22,24 @@ PY = sys.executable
 BODY = {"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 16}
 
 
+_next_port = int(os.environ.get("BENCH_PORT_BASE", "0") or 0)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port: the OS's choice, or the next free one from ``BENCH_PORT_BASE`` when set (so
+    benchmarks sharing a machine can keep to their own range)."""
+    global _next_port
+    while True:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", _next_port))
+            except OSError:
+                _next_port += 1
+                continue
+            port = int(s.getsockname()[1])
+        if _next_port:
+            _next_port += 1
+        return port
 
 
 def wait_for(url: str, timeout: float = 30) -> None:
@@ -207,6 +221,24 @@ def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0, 
     return Service(base=base, upstream=upstream, up_port=up_port, token=token, server=server, env=env)
 
 
+def start_bare_relay(procs: Processes, upstream: str, workers: int = 1, client: str = "httpx2",
+                     extra_path: str = "") -> str:  # fmt: skip
+    """The bare relay (``bench/bare_relay.py``) on ``upstream``, run like the service (uvicorn,
+    uvloop, httptools, ``workers`` processes); its base URL."""
+    port = free_port()
+    env = {**os.environ, "BARE_RELAY_UPSTREAM": upstream, "BARE_RELAY_CLIENT": client,
+           "PYTHONPATH": os.pathsep.join(p for p in (extra_path, str(ROOT)) if p)}  # fmt: skip
+    procs.start(
+        [PY, "-m", "uvicorn", "bench.bare_relay:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
+         "--http", "httptools", "--no-proxy-headers"],
+        env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    wait_for(f"{base}/")
+    return base
+
+
 def machine() -> str:
     import platform
 
@@ -220,5 +252,5 @@ def append_results(text: str) -> None:
 
 __all__ = [
     "PY", "ROOT", "Processes", "Result", "Service", "append_results", "free_port", "machine", "measure",
-    "rss_kib", "start_service", "wait_for",
+    "rss_kib", "start_bare_relay", "start_service", "wait_for",
 ]  # fmt: skip

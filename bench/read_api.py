@@ -42,7 +42,7 @@ def get(url: str, headers: dict[str, str], requests: int, clients: int):  # type
         latencies: list[float] = []
         errors = 0
         queue = iter(range(requests))
-        async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=clients)) as client:
+        async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=clients), timeout=60) as client:
 
             async def worker() -> None:
                 nonlocal errors

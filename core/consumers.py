@@ -1,5 +1,12 @@
-"""The base of the hot HTTP paths (``/api/chat``, ``/v1/...``): a channels consumer that
+"""The base of the hot HTTP paths (``/api/chat``, ``/v1/...``): a plain ASGI application that
 answers in a task of its own, so it keeps reading the connection while it answers.
+
+It keeps the shape of a channels ``AsyncHttpConsumer`` (``as_asgi()``, ``send_headers``,
+``send_body``, ``send_response``) without its per-request costs, measured on the bare relay
+(bench/RESULTS.md): a channels consumer opens a channel on the channel layer and listens on it
+for every request, and closes old database connections before every message (a thread hop
+each); none of that serves a request/response path.  Database connections are recycled where
+they are used instead (the usage writer's thread).
 
 Before any of the body is kept, the request is checked from its headers: the method, the
 caller (:meth:`StreamingHttpConsumer.authenticate`) and a declared ``Content-Length``; the
@@ -20,9 +27,6 @@ import logging
 from contextlib import suppress
 from typing import Any
 
-from channels.db import aclose_old_connections
-from channels.exceptions import StopConsumer
-from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 
 from core.errors import ApiError
@@ -52,9 +56,9 @@ def too_large() -> ApiError:
                     limit_bytes=limit)  # fmt: skip
 
 
-class StreamingHttpConsumer(AsyncHttpConsumer):
+class StreamingHttpConsumer:
     """Checks the request from its headers, reads a bounded body, then runs ``respond(body)`` in a
-    task that is cancelled when the client disconnects."""
+    task that is cancelled when the client disconnects before the response is complete."""
 
     method = "POST"
     _task: asyncio.Task[None] | None = None
@@ -62,10 +66,45 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
     _refused = False
     _size = 0
     started = False  # the response's status line went out: errors now go in the body
+    complete = False  # the response's last byte went out
+
+    def __init__(self) -> None:
+        self.body: list[bytes] = []
+        self.scope: dict[str, Any] = {}
+        self._send: Any = None
+
+    @classmethod
+    def as_asgi(cls) -> Any:  # Any, as channels types it, so Django's re_path() takes it
+        """An ASGI application answering each request with a new instance."""
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await cls()(scope, receive, send)
+
+        app.consumer_class = cls  # type: ignore[attr-defined]  # as channels' routers expect
+        return app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope, self._send = scope, send
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                await self.http_request(message)
+            elif message["type"] == "http.disconnect":
+                await self.http_disconnect(message)
+                return
 
     async def send_headers(self, *, status: int = 200, headers: Any = None) -> None:
         self.started = True
-        await super().send_headers(status=status, headers=headers)
+        await self._send({"type": "http.response.start", "status": status, "headers": headers or []})
+
+    async def send_body(self, body: bytes, *, more_body: bool = False) -> None:
+        if not more_body:
+            self.complete = True
+        await self._send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+    async def send_response(self, status: int, body: bytes, *, headers: Any = None) -> None:
+        await self.send_headers(status=status, headers=headers)
+        await self.send_body(body)
 
     async def authenticate(self) -> ApiError | None:
         """Who is asking, from the headers alone; an error refuses the request unread."""
@@ -120,16 +159,16 @@ class StreamingHttpConsumer(AsyncHttpConsumer):
         except Exception:
             log.exception("unhandled error answering %s", self.scope.get("path"))
             await self.fail(internal_error())
-        finally:
-            await aclose_old_connections()
 
     async def http_disconnect(self, message: dict[str, Any]) -> None:
+        """The client went away, or the response is complete (servers say so by the same message):
+        a chat still answering is cancelled; one that answered finishes its bookkeeping."""
         task = self._task
         if task is not None and not task.done():
-            task.cancel()
+            if not self.complete:
+                task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-        raise StopConsumer()
 
     async def respond(self, body: bytes) -> None:
         raise NotImplementedError

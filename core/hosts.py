@@ -5,6 +5,7 @@ it, so nothing downstream (the session's same-origin check compares against ``Ho
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -19,11 +20,17 @@ ASGIApp = Any
 
 
 def host_allowed(scope: dict[str, Any]) -> bool:
-    host = next((value.decode("latin-1") for key, value in scope.get("headers", ()) if key == b"host"), "")
+    host = next((value for key, value in scope.get("headers", ()) if key == b"host"), b"")
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _port = split_domain_port(host)
+    return _allowed(host, tuple(allowed))
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed(host: bytes, allowed: tuple[str, ...]) -> bool:
+    """Django's own check, kept per ``Host`` value and setting (every request asks it again)."""
+    domain, _port = split_domain_port(host.decode("latin-1"))
     return bool(domain) and validate_host(domain, allowed)
 
 

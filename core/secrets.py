@@ -67,9 +67,17 @@ def encrypt(value: str, *, context: str) -> str:
 
 
 def decrypt(token: str, *, context: str) -> str:
-    """Return the value stored in ``token``; :class:`SecretError` if it is not for ``context``."""
+    """Return the value stored in ``token``; :class:`SecretError` if it is not for ``context``.
+
+    Every chat reads its endpoint's key: the answer is kept per token, context and configured
+    keys (a change of ``CREDS_KEY`` reads afresh; a failure is never kept)."""
     _check_context(context)
-    return _open(_keys(), token, context)
+    return _open_kept(token, context, *_key_config())
+
+
+@functools.lru_cache(maxsize=1024)
+def _open_kept(token: str, context: str, configured: tuple[str, ...], dev_allowed: bool) -> str:
+    return _open(MultiFernet(list(_load_fernets(configured, dev_allowed))), token, context)
 
 
 def rotate(token: str, *, context: str) -> str:
@@ -148,10 +156,14 @@ def _newest() -> Fernet:
     return _fernets()[0]
 
 
-def _fernets() -> list[Fernet]:
+def _key_config() -> tuple[tuple[str, ...], bool]:
     configured = tuple(getattr(settings, "CREDS_KEYS", None) or ())
     dev_allowed = bool(getattr(settings, "DEBUG", False) or getattr(settings, "TESTING", False))
-    return list(_load_fernets(configured, dev_allowed))
+    return configured, dev_allowed
+
+
+def _fernets() -> list[Fernet]:
+    return list(_load_fernets(*_key_config()))
 
 
 @functools.lru_cache(maxsize=8)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -39,3 +42,35 @@ def api_token(username: str = "alice") -> str:
     """A new user's API token."""
     token, _ = Token.objects.get_or_create(user=make_user(username))
     return token.key
+
+
+def recorded(count: int = 1, timeout: float = 10.0, **filters: Any) -> Any:
+    """The usage row matching ``filters`` once it is final (``count``: the rows, as a list, once
+    that many are final).  A chat's row is committed just after its answer has gone out, so a
+    test that has the answer waits for the row rather than expect it already there; the timeout
+    only bounds a wait that never ends."""
+    from usage.models import UsageRecord
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(UsageRecord.objects.filter(**filters).order_by("created_at", "id"))
+        done = len(rows) >= count and all(row.status != "pending" for row in rows)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if count == 1:
+        assert len(rows) == 1, [(row.request_id, row.status) for row in rows]
+        return rows[0]
+    return rows
+
+
+def usage_settled(count: int = 0, timeout: float = 10.0) -> None:
+    """Wait until at least ``count`` usage rows exist and none is pending (see :func:`recorded`)."""
+    from usage.models import UsageRecord
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = UsageRecord.objects.all()
+        if rows.count() >= count and not rows.filter(status="pending").exists():
+            return
+        time.sleep(0.02)

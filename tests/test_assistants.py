@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.assistants import FakeAssistants, RunPlan, ToolCall
 from tests.fakes.assistants_fixtures import *  # noqa: F403
-from tests.helpers import make_user, seed
+from tests.helpers import make_user, recorded, seed, usage_settled
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,6 +200,7 @@ def test_it_streams_a_run_then_continues_the_same_thread(setup, fake_assistants)
         ("assistant", "Hello, world!"),
     ]
     assert requests_to(fake_assistants, "POST", "/runs")[-1].json["model"] == "gpt-4o-mini"
+    usage_settled(2)
     records = UsageRecord.objects.order_by("created_at", "id")
     assert [(r.status, r.answered_model, r.prompt_tokens, r.completion_tokens) for r in records] == [
         ("ok", "gpt-4o", 12, 7),
@@ -231,6 +232,7 @@ def test_it_completes_a_tool_call_round_trip(setup, fake_assistants):
     submitted = requests_to(fake_assistants, "POST", "/submit_tool_outputs")[0].json
     assert submitted == {"tool_outputs": [{"tool_call_id": "call_w", "output": "22C, sunny"}], "stream": True}
     # The run's usage (function step 10/5 + message 12/7) is recorded once across both requests.
+    usage_settled(2)
     usage = [(r.prompt_tokens, r.completion_tokens) for r in UsageRecord.objects.order_by("created_at", "id")]
     assert usage == [(0, 0), (22, 12)]
     assert fake_assistants.runs[action["run_id"]]["usage"]["total_tokens"] == 34
@@ -264,7 +266,7 @@ def test_it_polls_when_the_upstream_does_not_stream(setup, fake_assistants):
     assert events[-1][0] == "final" and events[-1][1]["text"] == "Hello, world!"
     assert [d["status"] for n, d in events if n == "step"] == ["completed"]
     assert requests_to(fake_assistants, "GET", "/runs")[0].query == {"limit": "1", "order": "desc"}
-    assert UsageRecord.objects.get().prompt_tokens == 22
+    assert recorded().prompt_tokens == 22
 
 
 @pytest.mark.parametrize(
@@ -288,7 +290,7 @@ def test_it_ends_a_failed_or_expired_run_with_an_error_event(
     error = events[-1][1]
     assert error["type"] == kind and error["endpoint"] == endpoint
     assert "Sorry, something went wrong" not in error["message"]
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.status, record.error_type) == ("error", kind)
 
 
@@ -325,6 +327,7 @@ def test_it_runs_azure_assistants_with_its_urls_header_and_polling(setup, fake_a
     again = api.events(ask("More", endpoint="azureAssistants", assistant_id="asst_1", thread_id=thread_id))
     assert again[-1][1]["thread_id"] == thread_id
     assert [role for role, _ in fake_azure_assistants.thread_texts(thread_id)] == ["user", "assistant"] * 2
+    usage_settled(2)
     records = UsageRecord.objects.order_by("created_at", "id")
     assert [(r.endpoint, r.answered_model, r.prompt_tokens, r.completion_tokens) for r in records] == [
         ("azureAssistants", "gpt-4o", 12, 7),
@@ -350,6 +353,7 @@ def test_it_completes_an_azure_tool_call_round_trip_by_polling(setup, fake_azure
     submitted = requests_to(fake_azure_assistants, "POST", "/submit_tool_outputs")[0]
     assert submitted.json["tool_outputs"] == [{"tool_call_id": "call_1", "output": '{"found": true}'}]
     assert submitted.json["stream"] is False
+    usage_settled(2)
     usage = [(r.prompt_tokens, r.completion_tokens) for r in UsageRecord.objects.order_by("created_at", "id")]
     assert usage == [(0, 0), (22, 12)]
 
@@ -400,7 +404,7 @@ def test_it_answers_an_unknown_assistant_before_streaming(setup, fake_assistants
     api = setup()
     response = api.post(ask(assistant_id="asst_missing"))
     assert response.status_code == 400 and response.json()["type"] == "invalid_request"
-    assert UsageRecord.objects.get().status == "error"
+    assert recorded().status == "error"
 
 
 def test_it_cancels_the_run_when_the_client_goes_away(setup, fake_assistants):

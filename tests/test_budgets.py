@@ -22,7 +22,7 @@ from endpoints.models import Endpoint
 from endpoints.providers.base import Target
 from endpoints.providers.estimate import IMAGE_TOKENS
 from tests.fakes.server import Fault, Reply
-from tests.helpers import make_user, seed
+from tests.helpers import make_user, recorded, seed
 from usage.budgets import config as budget_config
 from usage.budgets import holds
 from usage.models import (
@@ -116,7 +116,7 @@ def test_it_refuses_with_402_before_any_upstream_call_when_the_balance_is_short(
     assert (body["balance"], body["token_cost"], body["estimated_cost_usd"]) == ("1000", "10260", "0.01026")
     assert "1,000,000 credits = 1 USD" in body["message"]
     assert fake_openai.requests == []
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.status, record.error_type) == ("error", "budget_exceeded")
     no_holds_left(chat.user)
 
@@ -201,7 +201,7 @@ def test_it_releases_the_hold_and_charges_what_was_used_on_every_exit_path(chat,
     path(chat, fake_openai)
     assert wait_until(lambda: UsageRecord.objects.exclude(status="pending").count() == 1)
     assert wait_until(lambda: not Reservation.objects.exists())
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.status == status
     no_holds_left(chat.user)
     charged = record.cost_usd or Decimal(0)
@@ -240,7 +240,7 @@ def test_it_charges_nothing_for_a_model_without_a_price_when_allowed_but_needs_s
     balances()
     Balance.objects.create(user=chat.user, credits=Decimal(50))
     assert chat.post(ask("mystery-model")).status_code == 200
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.cost_usd, record.prompt_tokens, record.completion_tokens) == (None, 12, 7)
     assert Balance.objects.get(user=chat.user).credits == Decimal(50)
     Balance.objects.filter(user=chat.user).update(credits=0)
@@ -256,7 +256,7 @@ def test_it_counts_a_model_without_a_price_at_the_default_price(chat, fake_opena
     balances()
     Balance.objects.create(user=chat.user, credits=Decimal(1_000_000))
     assert chat.post(ask("mystery-model", **SMALL)).status_code == 200
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.cost_usd is None  # the record says what is true: no price
     # 12 prompt tokens at $10 and 7 completion tokens at $30 per 1M: 330 credits.
     assert wait_until(lambda: Balance.objects.get(user=chat.user).credits == Decimal(1_000_000 - 330))

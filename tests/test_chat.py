@@ -9,8 +9,7 @@ import httpx2
 import pytest
 
 from tests.fakes.server import Fault, Reply, ToolCall
-from tests.helpers import make_user, seed
-from usage.models import UsageRecord
+from tests.helpers import make_user, recorded, seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,7 +107,7 @@ def test_it_streams_an_answer_with_usage(chat, request, endpoint, model, fake):
     assert final["usage"]["total_tokens"] == 19 and final["usage"]["estimated"] is False
     created = events[0][1]
     assert created["requestId"] == final["requestId"]
-    record = UsageRecord.objects.get(request_id=final["requestId"])
+    record = recorded(request_id=final["requestId"])
     assert (record.status, record.prompt_tokens, record.completion_tokens) == ("ok", 12, 7)
     assert request.getfixturevalue(fake).last.method == "POST"
 
@@ -151,7 +150,7 @@ def test_it_refuses_bad_requests_before_streaming(chat, body, status, kind):
     response = chat.post(body)
     assert response.status_code == status
     assert response.json()["type"] == kind
-    assert UsageRecord.objects.get().error_type == kind
+    assert recorded().error_type == kind
 
 
 def test_it_rejects_anonymous_chats(chat):
@@ -178,7 +177,7 @@ def test_it_maps_upstream_refusals_to_http_errors(chat, fake_openai, reply, stat
     assert "test-key" not in response.text
     if kind == "upstream_rate_limited":
         assert response.headers["retry-after"] == "7"
-    assert UsageRecord.objects.get().status == "error"
+    assert recorded().status == "error"
 
 
 def test_it_ends_a_broken_stream_with_an_error_event(chat, fake_openai):
@@ -186,7 +185,7 @@ def test_it_ends_a_broken_stream_with_an_error_event(chat, fake_openai):
     events = chat.events(ask("fakeai", "gpt-4o"))
     assert events[-1][0] == "error"
     assert events[-1][1]["type"] == "upstream_error"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.status == "error" and record.estimated is True
 
 
@@ -204,7 +203,7 @@ def test_it_falls_back_before_the_first_byte(chat, fake_openai, fake_anthropic):
     )
     final = events[-1][1]
     assert (final["endpoint"], final["model"]) == ("claude", "claude-sonnet-4-5")
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.endpoint, record.model, record.answered_endpoint) == ("fakeai", "flaky", "claude")
 
 

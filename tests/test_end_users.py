@@ -24,7 +24,7 @@ from endpoints.auth import endusers
 from endpoints.models import ApiToken, EndUser, TokenKind
 from tests.every_endpoint import personal_token, service_token
 from tests.fakes.server import Reply
-from tests.helpers import make_user, seed_fake_endpoint
+from tests.helpers import make_user, recorded, seed_fake_endpoint, usage_settled
 from usage.models import Balance, BalanceSettings, Period, SpendingLimit, SpendingWindow, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,7 +81,9 @@ def end_user(external_id: str) -> Any:
     return EndUser.objects.select_related("user", "service_owner").get(external_id=external_id)
 
 
-def rows_by_person() -> dict[str, list[str]]:
+def rows_by_person(count: int) -> dict[str, list[str]]:
+    """Each person's usage rows, once ``count`` rows are final."""
+    usage_settled(count)
     out: dict[str, list[str]] = {}
     for record in UsageRecord.objects.select_related("user__end_user").order_by("created_at", "id"):
         out.setdefault(record.user.end_user.external_id, []).append(record.error_type or record.status)
@@ -103,7 +105,7 @@ def test_it_attributes_three_end_users_chats_separately_with_their_own_budgets(a
     assert raised.value.status_code == 402  # the first person's budget is used up …
     app.chat(api, "lc-user-2", "two@example.org")  # … not the others'
     app.chat(api, "lc-user-3")
-    assert rows_by_person() == {"lc-user-1": ["ok", "budget_exceeded"], "lc-user-2": ["ok"], "lc-user-3": ["ok"]}
+    assert rows_by_person(4) == {"lc-user-1": ["ok", "budget_exceeded"], "lc-user-2": ["ok"], "lc-user-3": ["ok"]}
     people = {external_id: end_user(external_id).user for external_id in ("lc-user-1", "lc-user-2", "lc-user-3")}
     assert {w.subject for w in SpendingWindow.objects.all()} == {u.pk for u in people.values()}
     assert {b.user_id: b.credits for b in Balance.objects.all()} == {u.pk: Decimal(19900) for u in people.values()}
@@ -128,7 +130,7 @@ def test_it_counts_each_end_user_in_their_own_rate_limit_windows(app, settings, 
         app.chat(api, "a")
     body = raised.value.body
     assert (body["error"]["details"] if api == "messages" else body)["scope"] == scope
-    assert rows_by_person() == {"a": ["ok", "rate_limit_exceeded"], "b": ["ok"], "c": ["ok"]}
+    assert rows_by_person(4) == {"a": ["ok", "rate_limit_exceeded"], "b": ["ok"], "c": ["ok"]}
 
 
 def test_it_gives_each_end_user_their_own_concurrency_slots(app, settings, fake_openai):
@@ -183,26 +185,26 @@ def test_it_names_the_end_user_by_the_openai_user_field_and_lets_the_header_win(
     app.openai().chat.completions.create(model="fakeai/gpt-4o", messages=HELLO, user="from-body")
     app.openai(**app.headers("from-header")).chat.completions.create(model="fakeai/gpt-4o", messages=HELLO,
                                                                       user="ignored")  # fmt: skip
-    assert rows_by_person() == {"from-body": ["ok"], "from-header": ["ok"]}
+    assert rows_by_person(2) == {"from-body": ["ok"], "from-header": ["ok"]}
     assert not EndUser.objects.filter(external_id="ignored").exists()
 
 
 def test_it_names_the_end_user_by_anthropic_metadata(app, fake_openai):
     app.anthropic().messages.create(model="fakeai/gpt-4o", max_tokens=5, messages=HELLO,
                                     metadata={"user_id": "meta-1"})  # fmt: skip
-    assert rows_by_person() == {"meta-1": ["ok"]}
+    assert rows_by_person(1) == {"meta-1": ["ok"]}
     assert fake_openai.last.json["user"] == str(end_user("meta-1").user.pk)  # upstream sees the person, not the app
 
 
 def test_it_acts_as_the_owner_when_a_service_token_names_nobody(app):
     app.chat("completions")
-    assert UsageRecord.objects.get().user.username == "librechat"
+    assert recorded().user.username == "librechat"
 
 
 def test_a_plain_tokens_openai_user_field_is_ignored_as_before(app):
     app.token = personal_token("alice")
     app.openai().chat.completions.create(model="fakeai/gpt-4o", messages=HELLO, user="someone")
-    assert UsageRecord.objects.get().user.username == "alice" and not EndUser.objects.exists()
+    assert recorded().user.username == "alice" and not EndUser.objects.exists()
 
 
 def test_it_finds_people_by_email_when_no_id_is_sent_and_decodes_librechats_b64(app):
@@ -213,6 +215,7 @@ def test_it_finds_people_by_email_when_no_id_is_sent_and_decodes_librechats_b64(
     app.chat("messages", email=encoded)
     rows = {row.email: row for row in EndUser.objects.all()}
     assert set(rows) == {"jane@example.org", "łucja@example.org"} and {r.external_id for r in rows.values()} == {""}
+    usage_settled(4)
     assert all(UsageRecord.objects.filter(user=row.user).count() == 2 for row in rows.values())
 
 
@@ -244,7 +247,7 @@ def test_an_end_user_never_becomes_an_existing_account(app):
     person = end_user("admin").user
     assert person.pk != admin.pk and not person.is_staff and not person.is_superuser
     assert person.username == "librechat~admin" and not person.has_usable_password()
-    assert UsageRecord.objects.get().user == person
+    assert recorded().user == person
     assert authenticate(username=person.username, password="") is None  # nobody signs in as them
 
 

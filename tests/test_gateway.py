@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.fakes.server import Fault, Reply, ToolCall
-from tests.helpers import make_user, seed
+from tests.helpers import make_user, recorded, seed
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,7 +121,7 @@ def test_it_answers_a_completion_with_usage(gateway, request, model, upstream):
     assert choice.message.tool_calls is None
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.total_tokens) == (12, 7, 19)
     assert fake(request, upstream).last.method == "POST"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.status, record.prompt_tokens, record.completion_tokens) == ("gateway", "ok", 12, 7)
     assert model == f"{record.answered_endpoint}/{record.answered_model}"
     assert answer.id == "chatcmpl-" + record.request_id.removeprefix("req_")
@@ -144,7 +144,7 @@ def test_it_streams_chunks_with_a_usage_chunk(gateway, model, upstream):
     usage = chunks[-1]
     assert usage.choices == [] and (usage.usage.prompt_tokens, usage.usage.completion_tokens) == (12, 7)
     assert usage.usage.total_tokens == 19
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.status, record.completion_tokens) == ("gateway", "ok", 7)
 
 
@@ -245,7 +245,7 @@ def test_it_refuses_an_ambiguous_bare_model_naming_the_candidates(gateway):
     assert (error.code, error.type, error.param) == ("invalid_request", "invalid_request_error", "model")
     for candidate in ("fakeai/gpt-4o", "openAI/gpt-4o", "azureOpenAI/gpt-4o"):
         assert candidate in error.message
-    assert UsageRecord.objects.get().error_type == "invalid_request"
+    assert recorded().error_type == "invalid_request"
 
 
 @pytest.mark.parametrize(
@@ -272,7 +272,7 @@ def test_it_raises_not_found_for_an_unknown_model(gateway, model, upstream):
     with pytest.raises(openai.NotFoundError) as raised:
         gateway.chat.completions.create(model=unknown, messages=HELLO)
     assert (raised.value.code, raised.value.type) == ("model_not_available", "invalid_request_error")
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.error_type) == ("gateway", "model_not_available")
 
 
@@ -304,7 +304,7 @@ def test_it_raises_a_502_when_the_upstream_fails(gateway, request, model, upstre
     with pytest.raises(openai.APIStatusError) as raised:
         gateway.chat.completions.create(model=model, messages=HELLO)
     assert (raised.value.status_code, raised.value.code, raised.value.type) == (502, "upstream_error", "api_error")
-    assert UsageRecord.objects.get().status == "error"
+    assert recorded().status == "error"
 
 
 def test_it_names_the_fallback_that_answered(gateway, fake_openai, fake_anthropic):
@@ -313,7 +313,7 @@ def test_it_names_the_fallback_that_answered(gateway, fake_openai, fake_anthropi
     answer = gateway.chat.completions.create(model="fakeai/flaky", messages=HELLO)
     assert answer.model == "anthropic/claude-sonnet-4-5"
     assert answer.choices[0].message.content == "Hello, world!"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.endpoint, record.model, record.answered_endpoint) == ("fakeai", "flaky", "anthropic")
 
 
@@ -322,9 +322,9 @@ def test_it_records_usage_when_the_client_goes_away(gateway, fake_openai):
     with gateway.chat.completions.create(model="fakeai/gpt-4o", messages=HELLO, stream=True) as stream:
         next(iter(stream))
     deadline = time.monotonic() + 10
-    while UsageRecord.objects.get().status == "pending" and time.monotonic() < deadline:
+    while recorded().status == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.status) == ("gateway", "client_aborted")
     assert fake_openai.last.disconnected
 
@@ -337,7 +337,7 @@ def test_it_ends_a_broken_stream_with_an_error_line(gateway, fake_openai):
         for chunk in stream:
             received.append(chunk)
     assert received and raised.value.code == "upstream_error"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.status) == ("gateway", "error")
 
 

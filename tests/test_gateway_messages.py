@@ -19,6 +19,7 @@ from endpoints.chat.request import Errors
 from endpoints.gateway.anthropic_request import parse_messages
 from tests.every_endpoint import ENDPOINTS, configure, personal_token
 from tests.fakes.server import Fault, Reply, ToolCall
+from tests.helpers import recorded
 from tests.test_api_schema import _validator, served_schema
 from usage.models import UsageRecord
 
@@ -72,7 +73,7 @@ def test_it_answers_a_message_from_every_endpoint_type(client, request, model, u
     assert (answer.stop_reason, answer.stop_sequence) == ("end_turn", None)
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (12, 7)
     assert fake(request, upstream).last.method == "POST"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.via, record.status, record.prompt_tokens, record.completion_tokens) == ("gateway", "ok", 12, 7)
     assert model == f"{record.answered_endpoint}/{record.answered_model}"
     assert answer.id == "msg_" + record.request_id.removeprefix("req_")
@@ -86,7 +87,7 @@ def test_it_streams_text_with_the_sdk_helper(client, model, upstream):
     assert text == "Hello, world!"
     assert final.model == model and final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 7)
-    assert UsageRecord.objects.get().status == "ok"
+    assert recorded().status == "ok"
 
 
 def test_it_sends_anthropics_event_sequence(setup):
@@ -250,7 +251,7 @@ def test_it_raises_not_found_for_an_unknown_model(client):
     with pytest.raises(anthropic.NotFoundError) as raised:
         client.messages.create(model="fakeai/nope-1", max_tokens=10, messages=HELLO)
     assert (raised.value.type, raised.value.error_code) == ("not_found_error", "model_not_available")
-    assert UsageRecord.objects.get().error_type == "model_not_available"
+    assert recorded().error_type == "model_not_available"
 
 
 def test_it_raises_an_authentication_error_for_a_bad_token(client):
@@ -297,7 +298,7 @@ def test_it_ends_a_broken_stream_with_an_error_event(client, fake_openai):
             for text in stream.text_stream:
                 received.append(text)
     assert received and raised.value.error_code == "upstream_error"
-    assert UsageRecord.objects.get().status == "error"
+    assert recorded().status == "error"
 
 
 # --- count_tokens and models --------------------------------------------------------------

@@ -16,7 +16,7 @@ import httpx2
 import pytest
 from websockets.sync.client import connect
 
-from tests.helpers import api_token, seed_fake_endpoint
+from tests.helpers import api_token, recorded, seed_fake_endpoint
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +105,7 @@ def test_it_refuses_a_nul_byte_in_a_name_before_going_upstream(server, fake_open
     assert response.status_code == 400, response.text
     assert field in response.json()["errors"]
     assert not fake_openai.requests, "the upstream was asked anyway"
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.status, record.error_type) == ("error", "invalid_request")
 
 
@@ -430,7 +430,7 @@ def test_it_cuts_off_an_answer_larger_than_the_cap_and_records_it(server, settin
     deadline = time.monotonic() + 5
     while UsageRecord.objects.filter(status="pending").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.status, record.error_type) == ("error", "upstream_error")
     assert record.completion_tokens > 0 and record.estimated  # what was streamed is counted
 

@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 from endpoints.models import Endpoint, EndpointModel
-from tests.helpers import api_token, seed_fake_endpoint
+from tests.helpers import api_token, seed_fake_endpoint, usage_settled
 from usage.models import UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,6 +44,7 @@ def test_it_records_usage_from_every_process_in_one_place(token, server_processe
         for _ in range(5):
             response = httpx2.post(f"{server.url}/api/chat", json=body, headers=headers, timeout=20)
             assert response.status_code == 200, response.text
+    usage_settled(10)  # each row is committed just after its answer went out
     records = UsageRecord.objects.filter(status="ok")
     assert records.count() == 10
     assert sum(r.prompt_tokens for r in records) == 120

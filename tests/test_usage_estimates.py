@@ -12,8 +12,7 @@ import pytest
 
 from tests.every_endpoint import ENDPOINTS, configure
 from tests.fakes.server import Reply
-from tests.helpers import make_user
-from usage.models import UsageRecord
+from tests.helpers import make_user, recorded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +56,7 @@ def test_a_non_streamed_chat_records_the_servers_own_counts(sdk, request, model,
     assert answer.choices[0].message.content == "Paris, on the Seine."
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (41, 9)
     assert asked_without_streaming(request.getfixturevalue(upstream))
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.status, record.prompt_tokens, record.completion_tokens, record.estimated) == ("ok", 41, 9, False)
 
 
@@ -69,7 +68,7 @@ def test_a_streamed_chat_without_usage_is_estimated_and_flagged(sdk, request, mo
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris, on the Seine."
     assert not asked_without_streaming(request.getfixturevalue(upstream))
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.status == "ok" and record.estimated is True
     # An honest estimate: two messages' words and their chat-format overhead, not the server's figure,
     # and not the bare word count either (the old estimate gave 3 prompt tokens for a 12-token prompt).
@@ -89,7 +88,7 @@ def test_the_librechat_api_reports_the_same_flag(token, asgi_server, fake_openai
     )
 
     assert response.status_code == 200
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.estimated is stream
     assert (record.prompt_tokens, record.completion_tokens) == (41, 9) or stream
     shown = httpx2.get(f"{asgi_server.url}/api/usage", headers={"Authorization": f"Bearer {token}"}, timeout=20).json()
@@ -107,5 +106,5 @@ def test_a_non_streamed_anthropic_format_call_records_the_servers_own_counts(
     assert answer["content"] == [{"type": "text", "text": "Paris, on the Seine."}]
     assert (answer["usage"]["input_tokens"], answer["usage"]["output_tokens"]) == (41, 9)
     assert asked_without_streaming(request.getfixturevalue(upstream))
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert (record.prompt_tokens, record.completion_tokens, record.estimated) == (41, 9, False)

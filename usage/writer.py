@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from usage.models import Status, UsageRecord
 
@@ -54,7 +54,19 @@ Item = _Begin | _Finish | _Progress
 
 
 def _write(items: list[Item]) -> list[bool]:
-    """Write a batch in one transaction; True for each finish that finalized its row."""
+    """Write a batch in one transaction; True for each finish that finalized its row.
+
+    The hot paths are plain ASGI (``core.consumers``), so nothing else recycles this thread's
+    database connection: like Django around a request, old or broken connections are closed
+    before and after (``CONN_MAX_AGE``, ``CONN_HEALTH_CHECKS``)."""
+    close_old_connections()
+    try:
+        return _write_batch(items)
+    finally:
+        close_old_connections()
+
+
+def _write_batch(items: list[Item]) -> list[bool]:
     finishes = {item.request_id: item for item in items if isinstance(item, _Finish)}
     results: dict[int, bool] = {}
     with transaction.atomic():

@@ -10,6 +10,12 @@ Settling happens in one place, :meth:`ChatSession._settle`, reached from the gen
 exception (recorded as ``internal_error``, logged with its traceback, never shown), a
 cancellation or a consumer that closes the generator.  It releases every admission hold,
 finalizes the usage row exactly once and counts the metrics, and never raises.
+
+The holds are released before the terminal event is yielded (the client's next chat finds its
+slot free); the usage row and the metrics are recorded in a task of their own that the
+generator's ``finally`` awaits, so the client has its answer without waiting for a database
+commit, and the request (its ASGI call, which a graceful shutdown waits for) still ends only
+once its row is committed.  :func:`drain` waits for whatever is still being recorded.
 """
 
 from __future__ import annotations
@@ -113,6 +119,7 @@ class ChatSession:
         self._first_at: float | None = None
         self._streaming = False
         self._settling: asyncio.Future[Outcome] | None = None
+        self._recording: asyncio.Future[None] | None = None
         self._text: list[str] = []
         self._chars = 0  # of the text so far
         self._tool_calls: dict[int, dict[str, Any]] = {}
@@ -180,6 +187,8 @@ class ChatSession:
             yield Error(internal_error(), started=self._streaming)
         finally:
             await self._settle(status, error_type)
+            if self._recording is not None:
+                await asyncio.shield(self._recording)
             if begun.done() and not begun.cancelled() and begun.exception():
                 log.error("request %s: its pending usage row failed", self.request_id, exc_info=begun.exception())
 
@@ -385,14 +394,13 @@ class ChatSession:
         )
 
     async def _settle(self, status: str, error_type: str) -> Outcome:
-        """Conclude the request once: release every hold, finalize the usage row, count it.
+        """Conclude the request once: release every hold, then (in a task of its own, not awaited
+        here) finalize the usage row and count it.
 
         The first call decides the outcome and starts the work in a task of its own, which every
         later call awaits: a cancellation (the client went away) cannot cut it short."""
         if self._settling is None:
-            self._settling = asyncio.ensure_future(self._conclude(status, error_type))
-            _settling.add(self._settling)
-            self._settling.add_done_callback(_settling.discard)
+            self._settling = _kept(self._conclude(status, error_type))
         return await asyncio.shield(self._settling)
 
     async def _conclude(self, status: str, error_type: str) -> Outcome:
@@ -404,6 +412,11 @@ class ChatSession:
         if self._streaming:
             metrics.OPEN_STREAMS.dec()
         await admission.settle(self._holds, outcome)
+        self._recording = _kept(self._record(outcome))
+        return outcome
+
+    async def _record(self, outcome: Outcome) -> None:
+        """After the answer went out: the deployment's health, the usage row, the metrics."""
         try:
             if self._streaming and outcome.status == Status.ERROR and self._choice is not None:
                 await router.broke(self._choice, outcome.error_type)
@@ -425,7 +438,21 @@ class ChatSession:
             metrics.observe(self.via, endpoint, model, outcome, self._began, self._first_at)
         except Exception:
             log.exception("request %s: its metrics could not be counted", self.request_id)
-        return outcome
+
+
+def _kept(work: Awaitable[Any]) -> asyncio.Future[Any]:
+    """``work`` in a task of its own, strongly referenced until done (see :func:`drain`)."""
+    future = asyncio.ensure_future(work)
+    _settling.add(future)
+    future.add_done_callback(_settling.discard)
+    return future
+
+
+async def drain() -> None:
+    """Wait for the chats of this process that are still settling or recording (at shutdown)."""
+    loop = asyncio.get_running_loop()
+    while pending := [future for future in _settling if future.get_loop() is loop]:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def final_of(events: AsyncIterator[Event]) -> Final:
@@ -434,6 +461,7 @@ async def final_of(events: AsyncIterator[Event]) -> Final:
     async for event in events:
         if isinstance(event, Final):
             final = event
+            break  # terminal: the answer goes out now, while the session records it
         elif isinstance(event, Error):
             raise event.error
     if final is None:  # a session always ends with one; never answer nothing

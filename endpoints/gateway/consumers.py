@@ -229,8 +229,10 @@ class CompletionsConsumer(GatewayConsumer):
         await self.fail(internal_error())  # a session ends with a terminal event; never leave the client waiting
 
 
+#: ``POST /v1/chat/completions`` as an ASGI application (``librechat_site.routing`` sends it there directly).
+completions_app = CompletionsConsumer.as_asgi()
 gateway_routes = [
     re_path(r"^v1/models/?$", ModelsConsumer.as_asgi()),
     re_path(r"^v1/models/(?P<model>.+)$", ModelConsumer.as_asgi()),
-    re_path(r"^v1/chat/completions/?$", CompletionsConsumer.as_asgi()),
+    re_path(r"^v1/chat/completions/?$", completions_app),
 ]

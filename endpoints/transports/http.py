@@ -61,4 +61,6 @@ class ChatConsumer(StreamingHttpConsumer):
         await self.fail(internal_error())  # a session ends with a terminal event; never leave the client waiting
 
 
-http_routes = [re_path(r"^api/chat/?$", SessionMiddlewareStack(ChatConsumer.as_asgi()))]
+#: ``POST /api/chat`` as an ASGI application (``librechat_site.routing`` sends it there directly).
+chat_app = SessionMiddlewareStack(ChatConsumer.as_asgi())
+http_routes = [re_path(r"^api/chat/?$", chat_app)]
