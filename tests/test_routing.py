@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from django.conf import settings
 
 from tests.fakes import Fault, Reply
 from tests.fakes.openai import FakeOpenAI
@@ -226,11 +225,6 @@ def test_it_keeps_sending_to_a_failing_deployment_without_cooldowns(pool):
 # --- strategies ----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    bool(settings.REDIS_URL),
-    reason="on the Redis leg, the in-thread test server's channel layer "
-    "(channels_redis BRPOP) times out a few hundred requests in; the picks are the same code on both legs",
-)
 def test_it_spreads_1000_requests_by_weight_within_5_percent(pool):
     pool.configure(weight_a=1, weight_b=3)
     statuses = asyncio.run(pool.burst(1000, concurrency=4))
