@@ -210,15 +210,17 @@ def start_service(procs: Processes, workers: int = 1, extra_endpoints: int = 0, 
         .splitlines()[-1]
     )
     port = free_port()
-    server = procs.start(
-        [PY, "-m", "uvicorn", "librechat_site.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
-         "--http", "httptools", "--no-proxy-headers"],
-        env,
-    )  # fmt: skip
+    server = procs.start(uvicorn("librechat_site.asgi:application", port, workers), env)
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/healthz")
     return Service(base=base, upstream=upstream, up_port=up_port, token=token, server=server, env=env)
+
+
+def uvicorn(app: str, port: int, workers: int) -> list[str]:
+    """The command line the service and the bare relay both run under (uvloop, httptools, quiet)."""
+    return [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
+            "--no-proxy-headers"]  # fmt: skip
 
 
 def start_bare_relay(procs: Processes, upstream: str, workers: int = 1, client: str = "httpx2",
@@ -228,12 +230,7 @@ def start_bare_relay(procs: Processes, upstream: str, workers: int = 1, client: 
     port = free_port()
     env = {**os.environ, "BARE_RELAY_UPSTREAM": upstream, "BARE_RELAY_CLIENT": client,
            "PYTHONPATH": os.pathsep.join(p for p in (extra_path, str(ROOT)) if p)}  # fmt: skip
-    procs.start(
-        [PY, "-m", "uvicorn", "bench.bare_relay:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--no-access-log", "--log-level", "warning", "--loop", "uvloop",
-         "--http", "httptools", "--no-proxy-headers"],
-        env,
-    )  # fmt: skip
+    procs.start(uvicorn("bench.bare_relay:app", port, workers), env)
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/")
     return base
