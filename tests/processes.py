@@ -118,6 +118,43 @@ def start_servers(count: int, **env: str) -> list[ServerProcess]:
     return servers
 
 
+def wait_until_quiet(timeout: float = 20, quiet_for: float = 0.5) -> None:
+    """Until no other session is inside a transaction on the test database, for ``quiet_for`` seconds.
+
+    Server processes write a chat's usage row after its answer went out, so a test can end while one is
+    still being written; the flush that empties the database between tests truncates every table at once
+    and would deadlock with that write (PostgreSQL then aborts the flush and the next test finds the last
+    one's rows)."""
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            (busy,) = cursor.fetchone()
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_for:
+            return
+        if now > deadline:
+            raise AssertionError(f"{busy} database session(s) still busy {timeout} s after the test")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def quiet_database(transactional_db: None) -> Iterator[None]:
+    """For tests against server processes that outlive them (module-scoped): waits, after the test, for
+    the processes' last writes (see ``wait_until_quiet``)."""
+    yield
+    if connection.vendor == "postgresql":
+        wait_until_quiet()
+
+
 @pytest.fixture
 def server_processes(transactional_db: None) -> Iterator[list[ServerProcess]]:
     """Two server processes on the shared database and Redis (PostgreSQL + Redis leg only)."""

@@ -75,7 +75,7 @@ def servers(django_db_setup: None) -> Iterator[list[ServerProcess]]:
 
 
 @pytest.fixture
-def chat(servers, fake_openai) -> list[ServerProcess]:
+def chat(servers, fake_openai, quiet_database) -> list[ServerProcess]:
     seed(CONFIG.format(url=fake_openai.base_url))
     return servers
 

@@ -69,7 +69,7 @@ def chats(fake: FakeOpenAI) -> int:
 
 
 def test_a_failing_deployment_leaves_the_picks_of_both_processes_and_comes_back_after_one_probe(
-    servers, fake_openai, fake_b
+    servers, fake_openai, fake_b, quiet_database
 ):
     fake_openai.models = None
     seed(CONFIG.format(a=fake_openai.base_url, b=fake_b.base_url))
