@@ -3,7 +3,9 @@ to the fake upstream with one shared HTTP client and sends back what it answered
 configuration, no limits, no usage.  Our service as a share of this is our overhead.
 
     BARE_RELAY_UPSTREAM=http://127.0.0.1:PORT/v1 uvicorn bench.bare_relay:app ...
-    BARE_RELAY_CLIENT=aiohttp  # the same relay on aiohttp's client (bench/relay_clients.py)
+    BARE_RELAY_CLIENT=service  # the default: httpx2 on the service's transport (aiohttp's pool)
+    BARE_RELAY_CLIENT=httpx2   # httpx2 on its own pool (httpcore2)
+    BARE_RELAY_CLIENT=aiohttp  # aiohttp's client alone (bench/relay_clients.py compares the three)
 
 Any POST is forwarded to ``{upstream}/chat/completions`` as it came (body bytes untouched, the
 upstream's key in place of the caller's); a JSON answer is sent back whole, an SSE answer chunk
@@ -17,7 +19,7 @@ import os
 from typing import Any
 
 UPSTREAM = os.environ.get("BARE_RELAY_UPSTREAM", "http://127.0.0.1:8001/v1").rstrip("/") + "/chat/completions"
-CLIENT = os.environ.get("BARE_RELAY_CLIENT", "httpx2")
+CLIENT = os.environ.get("BARE_RELAY_CLIENT", "service")
 HEADERS = {"authorization": "Bearer test-key", "content-type": "application/json"}
 _client: Any = None
 
@@ -37,7 +39,13 @@ async def _relay_httpx2(body: bytes, send: Any) -> None:
 
     if _client is None:
         limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30)
-        _client = httpx2.AsyncClient(limits=limits, trust_env=False, follow_redirects=False, timeout=60)
+        if CLIENT == "service":  # the transport of endpoints/providers/http.py, for admin-configured URLs
+            from endpoints.netguard import guarded_transport
+
+            transport = guarded_transport(allow_private=True, limits=limits)
+            _client = httpx2.AsyncClient(transport=transport, trust_env=False, follow_redirects=False, timeout=60)
+        else:
+            _client = httpx2.AsyncClient(limits=limits, trust_env=False, follow_redirects=False, timeout=60)
     request = _client.build_request("POST", UPSTREAM, headers=HEADERS, content=body)
     response = await _client.send(request, stream=True)
     try:

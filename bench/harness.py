@@ -223,13 +223,12 @@ def uvicorn(app: str, port: int, workers: int) -> list[str]:
             "--no-proxy-headers"]  # fmt: skip
 
 
-def start_bare_relay(procs: Processes, upstream: str, workers: int = 1, client: str = "httpx2",
-                     extra_path: str = "") -> str:  # fmt: skip
+def start_bare_relay(procs: Processes, upstream: str, workers: int = 1, client: str = "service") -> str:
     """The bare relay (``bench/bare_relay.py``) on ``upstream``, run like the service (uvicorn,
     uvloop, httptools, ``workers`` processes); its base URL."""
     port = free_port()
     env = {**os.environ, "BARE_RELAY_UPSTREAM": upstream, "BARE_RELAY_CLIENT": client,
-           "PYTHONPATH": os.pathsep.join(p for p in (extra_path, str(ROOT)) if p)}  # fmt: skip
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
     procs.start(uvicorn("bench.bare_relay:app", port, workers), env)
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/")

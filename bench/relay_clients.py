@@ -1,12 +1,11 @@
-"""The HTTP client itself: the bare relay (``bench/bare_relay.py``) on httpx2 and on aiohttp,
-side by side on one fake upstream, in alternating rounds; requests/s, p50 and the relay
+"""The HTTP client itself: the bare relay (``bench/bare_relay.py``) on the service's client
+(httpx2 on the aiohttp transport of ``endpoints/netguard``), on httpx2's own pool and on aiohttp
+alone, side by side on one fake upstream, in alternating rounds; requests/s, p50 and the relay
 process's CPU time per request (steadier than req/s on a shared machine).
 
     .venv/bin/python bench/relay_clients.py [--requests 3000] [--rounds 3]
 
-aiohttp is not a dependency of the project: it is installed into bench/.aiohttp-lib (pip
---target) the first time and put on the relay's PYTHONPATH only.  Appends the table to
-bench/RESULTS.md.
+Appends the table to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,8 @@ from harness import (
     wait_for,
 )
 
-AIOHTTP_LIB = ROOT / "bench" / ".aiohttp-lib"
+CLIENTS = {"service": "httpx2 on the service's aiohttp transport", "httpx2": "httpx2 on its own pool",
+           "aiohttp": "aiohttp alone"}  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -46,19 +45,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if not (AIOHTTP_LIB / "aiohttp").exists():
-        print(f"installing aiohttp into {AIOHTTP_LIB} (once)…", flush=True)
-        subprocess.run([PY, "-m", "pip", "install", "-q", "--target", str(AIOHTTP_LIB), "aiohttp"], check=True)
     with Processes() as procs:
         up_port = free_port()
         procs.start([PY, str(ROOT / "bench" / "fake_upstream.py"), str(up_port)], dict(os.environ))
         upstream = f"http://127.0.0.1:{up_port}/v1"
         wait_for(f"{upstream}/models")
         relays = {}
-        for client in ("httpx2", "aiohttp"):
-            base = start_bare_relay(
-                procs, upstream, client=client, extra_path=str(AIOHTTP_LIB) if client == "aiohttp" else ""
-            )
+        for client in CLIENTS:
+            base = start_bare_relay(procs, upstream, client=client)
             relays[client] = (base, procs.procs[-1].pid)
         runs: dict[tuple[str, str, int], list[tuple[float, float, float]]] = {}
         for round_ in range(args.rounds):
@@ -81,7 +75,7 @@ def main() -> None:
     ]
     for (client, kind, clients), values in runs.items():
         rps, p50, cpu = (statistics.median(v[i] for v in values) for i in range(3))
-        lines.append(f"| {client} | {kind} | {clients} | {rps:.0f} | {p50:.2f} | {cpu:.2f} |")
+        lines.append(f"| {CLIENTS[client]} | {kind} | {clients} | {rps:.0f} | {p50:.2f} | {cpu:.2f} |")
     table = "\n".join(lines)
     print(table)
     append_results(table)

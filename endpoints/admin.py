@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -22,6 +21,7 @@ from endpoints.config.interpolate import secrets_for_any_url
 from endpoints.config.routing import problems_of
 from endpoints.config.seed import store_key
 from endpoints.models import USER_PROVIDED, ApiToken, AzureGroup, Endpoint, EndpointModel, EndUser, Source, TokenKind
+from endpoints.providers.http import from_sync
 
 MASK_PREFIX = "stored encrypted: "
 
@@ -213,7 +213,7 @@ class EndpointAdmin(admin.ModelAdmin):
             if info is None:
                 self.message_user(request, f"{endpoint.name}: not enabled or has no key", messages.WARNING)
                 continue
-            result = async_to_sync(action)(info)
+            result = from_sync(action)(info)
             self.message_user(
                 request, f"{endpoint.name}: {result.message}", messages.SUCCESS if result.ok else messages.ERROR
             )

@@ -149,6 +149,36 @@ async def test_it_shares_one_client_per_event_loop():
     await http.aclose_clients()
 
 
+async def test_it_keeps_no_cookie_an_upstream_sets_for_the_next_request():
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", f"of-caller-{len(seen)}", path="/")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/models", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        client = http.get_client()
+        for _ in range(3):
+            response = await client.get(f"http://127.0.0.1:{port}/v1/models")
+            assert response.headers["set-cookie"].startswith("session=of-caller-")
+    finally:
+        await http.aclose_clients()
+        await runner.cleanup()
+
+    assert seen == [None, None, None]
+
+
 async def test_it_guards_every_client_and_keeps_private_addresses_for_admin_endpoints():
     from endpoints.netguard import GuardedTransport
 

@@ -543,7 +543,7 @@ def test_it_builds_the_transport_with_no_arguments():
     transport = guarded_transport()
 
     assert isinstance(transport, GuardedTransport)
-    assert isinstance(transport, httpx2.AsyncHTTPTransport)
+    assert isinstance(transport, httpx2.AsyncBaseTransport)
     assert transport.allow_private is False
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -27,6 +26,7 @@ from endpoints.catalog.snapshot import EndpointInfo, GroupInfo, ModelInfo, Snaps
 from endpoints.catalog.targets import TargetError, UserCredentials, build_target
 from endpoints.providers.assistants import AssistantsProvider
 from endpoints.providers.errors import ProviderError, to_api_error
+from endpoints.providers.http import from_sync
 
 
 class AssistantsView(APIView):
@@ -55,7 +55,7 @@ class AssistantsView(APIView):
         query = list_query(request.query_params)
         user = request.user
         assert user.pk is not None  # IsAuthenticated
-        body = async_to_sync(list_assistants)(snapshot, endpoint, user.pk, user.is_staff, query)
+        body = from_sync(list_assistants)(snapshot, endpoint, user.pk, user.is_staff, query)
         return Response(body)
 
 

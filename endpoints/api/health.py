@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 from core.errors import ApiError
 from core.openapi.errors import error_responses
 from endpoints.catalog.snapshot import get_snapshot
+from endpoints.providers.http import from_sync
 from endpoints.routing import checks, report
 
 CHART_WIDTH, CHART_HEIGHT = 120, 24
@@ -72,7 +72,7 @@ def health_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only staff can see the health of the deployments.")
     if request.method == "POST":  # "test now"
         endpoint, model, deployment = (request.POST.get(k, "") for k in ("endpoint", "model", "deployment"))
-        result = async_to_sync(checks.test_now)(endpoint, model, deployment)
+        result = from_sync(checks.test_now)(endpoint, model, deployment)
         level = messages.SUCCESS if result.ok else messages.ERROR
         messages.add_message(request, level, f"{endpoint}/{model} · {deployment}: {result.message}")
         return redirect("health-models")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from asgiref.sync import async_to_sync
-
 from endpoints.catalog import librechat
 from endpoints.catalog.modelfetch import fetch_models
 from endpoints.catalog.snapshot import EndpointInfo, ModelInfo, Snapshot
 from endpoints.catalog.targets import TargetError
+from endpoints.providers.http import from_sync
 from usage.pricing import price_for
 
 
@@ -41,7 +40,7 @@ async def models_by_endpoint(snapshot: Snapshot, user_id: str | None) -> dict[st
 def models_by_endpoint_sync(snapshot: Snapshot, user_id: str | None) -> dict[str, list[str]]:
     """:func:`models_by_endpoint` for sync views: no event-loop round trip unless something is fetched."""
     if any(e.models_fetch for e in snapshot.endpoints.values()):
-        return async_to_sync(models_by_endpoint)(snapshot, user_id)
+        return from_sync(models_by_endpoint)(snapshot, user_id)
     return {name: [m.id for m in e.models] for name, e in snapshot.endpoints.items()}
 
 

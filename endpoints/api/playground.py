@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET
 from endpoints.api import listing
 from endpoints.catalog.snapshot import get_snapshot
 from endpoints.keys import store as userkeys
+from endpoints.providers.http import from_sync
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class PlaygroundEndpoint:
 def playground_endpoints(user: object) -> list[PlaygroundEndpoint]:
     """Every enabled endpoint in display order, with its models and ``user``'s key state."""
     snapshot = get_snapshot()
-    models = async_to_sync(listing.models_by_endpoint)(snapshot, str(user.pk))  # type: ignore[attr-defined]
+    models = from_sync(listing.models_by_endpoint)(snapshot, str(user.pk))  # type: ignore[attr-defined]
     states = {endpoint.name: status.state for endpoint, status in userkeys.statuses(user)}
     return [
         PlaygroundEndpoint(name=name, models=list(models.get(name, [])), key_state=states.get(name, "admin"))

@@ -1,9 +1,10 @@
 """The shared upstream HTTP client, and one streaming upstream call with its deadlines.
 
 One ``httpx2.AsyncClient`` per event loop (a client's pool is bound to the loop that opened its
-connections; tests and workers may run several loops), with HTTP keep-alive, no redirects and no
-proxy settings from the environment. A second, SSRF-guarded client serves base URLs that users
-supplied (``endpoints/netguard.py``).
+connections; tests and workers may run several loops) on the aiohttp transport of
+``endpoints/netguard``, with HTTP keep-alive, no redirects, no cookies kept and no proxy settings
+from the environment.  A second one, refusing private addresses, serves base URLs that users
+supplied.
 
 :class:`UpstreamSSE` is the one place where transport errors, HTTP statuses and timeouts become
 :class:`ProviderError`: adapters only build URLs, headers and bodies and parse events.
@@ -16,11 +17,12 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import httpx2
+from asgiref.sync import AsyncToSync, async_to_sync
 
 from endpoints.providers.base import Target
 from endpoints.providers.errors import ProviderError
@@ -30,6 +32,7 @@ __all__ = [
     "StatusMapper",
     "UpstreamSSE",
     "aclose_clients",
+    "from_sync",
     "get_client",
     "get_json",
     "request_json",
@@ -64,15 +67,11 @@ def _build_client(guarded: bool) -> httpx2.AsyncClient:
     # Every connection goes through the address guard: user-supplied base URLs may
     # reach public addresses only; admin-configured ones may be private (a local
     # model server) but never a cloud-metadata address.  The transport owns the
-    # pool, so the limits go to it.
-    from endpoints.netguard import guarded_transport
+    # pool, so the limits go to it.  No proxies or netrc from the environment, no
+    # redirects (one could leave the vetted host), no cookies kept between requests.
+    from endpoints.netguard import make_guarded_client
 
-    return httpx2.AsyncClient(
-        transport=guarded_transport(allow_private=not guarded, limits=limits),
-        trust_env=False,  # no proxies or netrc from the environment
-        follow_redirects=False,  # a redirect could leave the vetted host
-        timeout=httpx2.Timeout(10.0),  # every call passes its own
-    )
+    return make_guarded_client(allow_private=not guarded, limits=limits, timeout=httpx2.Timeout(10.0))
 
 
 def get_client(guarded: bool = False) -> httpx2.AsyncClient:
@@ -98,6 +97,25 @@ async def aclose_clients() -> None:
         per_loop = _clients.pop(loop, {})
     for client in per_loop.values():
         await client.aclose()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def from_sync(fn: Callable[_P, Awaitable[_R]]) -> Callable[_P, _R]:
+    """``async_to_sync`` for sync code that calls upstreams (admin actions, sync views): on the
+    server's event loop when there is one; in a loop of its own (the test client, scripts) that
+    loop's clients are closed before it ends, so no pooled connection outlives its loop."""
+
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            if asyncio.get_running_loop() in AsyncToSync.loop_thread_executors:  # a loop made for this call
+                await aclose_clients()
+
+    return async_to_sync(run)
 
 
 # --- Errors ---
