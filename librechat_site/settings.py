@@ -457,7 +457,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # asyncio logs "Using selector: EpollSelector" at DEBUG in every process: not news.
-    "loggers": {"httpcore2": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}, "asyncio": {"level": "WARNING"}},
+    "loggers": {
+        "httpcore2": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "aiohttp": {"level": "WARNING"},
+        "asyncio": {"level": "WARNING"},
+    },
 }
 
 # --- Secrets never leave ------------------------------------------------------

@@ -19,7 +19,8 @@ class LiveServer:
             application,
             host="127.0.0.1",
             port=0,
-            lifespan="off",
+            lifespan="on",  # as in production: the start-up warm-up, and the upstream pools closed at the end
+            timeout_graceful_shutdown=5,  # a stream a test left open does not hold the next test up
             log_level="warning",
             access_log=False,
             proxy_headers=False,  # the app decides whom to believe (TRUSTED_PROXIES), as in production

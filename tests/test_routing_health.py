@@ -14,6 +14,7 @@ from endpoints.config import ConfigError, parse_text
 from endpoints.config.export import export
 from endpoints.config.routing import problems_of
 from endpoints.models import EndpointModel
+from endpoints.providers.http import aclose_clients
 from endpoints.routing import checks, state
 from tests.browser import requires_chromium, screenshot_on_failure
 from tests.helpers import make_user, seed, token_client
@@ -71,7 +72,10 @@ def test_a_proactive_check_feeds_the_cooldowns_and_one_worker_checks_at_a_time(c
     snapshot = get_snapshot()
 
     async def two_workers() -> list[int]:
-        return list(await asyncio.gather(checks.run_due(snapshot), checks.run_due(snapshot)))
+        try:
+            return list(await asyncio.gather(checks.run_due(snapshot), checks.run_due(snapshot)))
+        finally:
+            await aclose_clients()  # this loop's upstream pool ends with it
 
     done = asyncio.run(two_workers())
     assert sorted(done) == [0, 2]  # a and b of gpt-4o (gpt-4o-mini asks for no checks), by one worker

@@ -6,9 +6,10 @@ Two layers, both needed:
   refuse parser tricks, interpret IP literals the way ``inet_aton``/``getaddrinfo`` would
   (``2130706433``, ``0x7f.1``, ``[::ffff:7f00:1]`` …), resolve names and require every answer to
   be allowed.  They raise :class:`UnsafeURLError` (a ``ValueError``) with a message fit for a form.
-* **Connect time** — :func:`guarded_transport` / :func:`make_guarded_client` resolve the host
-  themselves for every new connection, refuse it if any answer is forbidden, then connect to the
-  vetted IP literal (Host header and TLS SNI stay the original name).  DNS rebinding between save
+* **Connect time** — :func:`guarded_transport` / :func:`make_guarded_client` (httpx2's client on
+  aiohttp's pool) resolve the host themselves for every new connection, refuse it if any answer
+  is forbidden, then connect to the vetted addresses (Host header and TLS SNI stay the original
+  name); IP literals are checked before the request.  DNS rebinding between save
   and use is therefore caught.  They raise :class:`BlockedAddressError`, a subclass of
   ``httpx2.ConnectError``.
 
