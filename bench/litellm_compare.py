@@ -87,7 +87,7 @@ def main() -> None:
                 plan = [
                     ("fake upstream directly", f"{svc.upstream}/chat/completions", BODY,
                      {"Authorization": "Bearer test-key"}),
-                    ("bare relay (httpx2)", f"{bare}/chat/completions", BODY, {}),
+                    ("bare relay", f"{bare}/chat/completions", BODY, {}),
                     ("this service /v1/chat/completions", f"{svc.base}/v1/chat/completions",
                      {**BODY, "model": "fake/gpt-4o"}, ours),
                     ("this service /api/chat", f"{svc.base}/api/chat", {**BODY, "endpoint": "fake", "stream": False},
