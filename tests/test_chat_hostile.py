@@ -33,7 +33,7 @@ from websockets.sync.client import connect
 
 from endpoints.limits.slots import SLOT_KEY
 from tests.fakes.server import Reply
-from tests.helpers import make_user, seed
+from tests.helpers import make_user, recorded, seed
 from usage.models import Balance, BalanceSettings, Period, Reservation, SpendingLimit, SpendingWindow, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -424,7 +424,7 @@ def test_it_refuses_what_once_escaped_cleanup_naming_the_field(harness: Harness,
         assert response.json()["type"] == "invalid_request"
         assert field in response.json()["errors"], response.json()
     harness.check_clean()
-    assert UsageRecord.objects.filter(error_type="invalid_request").count() == 1
+    assert recorded(error_type="invalid_request").status == "error"  # committed just after the answer
 
 
 # --- a bug of ours, before and after the first byte -----------------------------------------------------
@@ -470,5 +470,5 @@ def test_it_answers_an_unexpected_error_as_a_logged_internal_error(harness: Harn
     assert any("a bug of ours" in str(record.exc_info[1]) for record in harness.internal_errors)
     monkeypatch.undo()
     harness.check_clean()
-    record = UsageRecord.objects.exclude(status="ok").get()
+    record = recorded(status="error")
     assert (record.status, record.error_type) == ("error", "internal_error")

@@ -281,6 +281,7 @@ def test_it_resolves_a_known_end_user_without_a_query(app, django_assert_num_que
 def test_its_owner_sees_the_end_users_usage_and_nobody_else_does(app, client):
     app.chat("completions", "lc-user-1", "one@example.org")
     app.chat("messages", "lc-user-2")
+    usage_settled(2)  # each row is committed just after its answer went out
     owner_auth = {"HTTP_AUTHORIZATION": f"Bearer {app.token}"}
     assert client.get("/api/usage", **owner_auth).json()["results"] == []  # the app's own: none
     everyone = client.get("/api/usage?user=all", **owner_auth).json()["results"]
@@ -307,6 +308,7 @@ def personal_token_for_staff() -> str:
 
 def test_its_owner_sees_the_end_users_on_the_usage_page(app, client):
     app.chat("completions", "lc-user-1")
+    usage_settled(1)
     owner = get_user_model().objects.get(username="librechat")
     client.force_login(owner)
     page = client.get("/usage/").content.decode()
