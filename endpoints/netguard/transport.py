@@ -189,7 +189,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         except (aiohttp.ClientConnectorError, _ResolveFailed, ConnectionError) as exc:
             raise httpx2.ConnectError(f"could not connect to {url.host}") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise httpx2.RemoteProtocolError(f"the connection to {url.host} failed: {exc}") from exc
+            raise httpx2.RemoteProtocolError(f"the connection to {url.host} failed") from exc
         return httpx2.Response(
             status_code=response.status,
             headers=response.raw_headers,
