@@ -475,6 +475,15 @@ async def test_it_connects_to_the_vetted_address_keeping_the_host_header(redirec
     assert dns.calls == ["upstream.test"]
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1"])
+async def test_it_reaches_an_admin_address_written_as_the_os_reads_it(host, redirect_server):
+    async with make_guarded_client(allow_private=True) as client:
+        response = await client.get(f"http://{host}:{redirect_server.port}/v1/models")
+
+    assert response.status_code == 302
+    assert redirect_server.requests == [{"path": "/v1/models", "host": f"{host}:{redirect_server.port}"}]
+
+
 async def test_it_keeps_the_client_usable_after_a_refusal(redirect_server):
     dns = FakeDNS({"upstream.test": ["127.0.0.1"]})
 

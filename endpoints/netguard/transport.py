@@ -147,20 +147,26 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         )
         return self._session
 
-    def _check_literal(self, host: str) -> None:
+    def _checked_url(self, url: httpx2.URL) -> str:
+        """The URL to connect to: an IP literal checked against the policy and written canonically
+        (``2130706433`` or ``0x7f.1`` as ``127.0.0.1``, as the OS would read them; aiohttp takes
+        only the canonical form), a host name as it is (the resolver vets it)."""
+        host = url.host
         literal = parse_ip_literal(host)
-        if literal is not None:
-            reason = is_forbidden_ip(literal, allow_private=self.allow_private)
-            if reason is not None:
-                raise BlockedAddressError(
-                    f"refusing to connect to {host}: {literal} is {reason}", host=host, address=str(literal)
-                )
+        if literal is None:
+            return str(url)
+        reason = is_forbidden_ip(literal, allow_private=self.allow_private)
+        if reason is not None:
+            raise BlockedAddressError(
+                f"refusing to connect to {host}: {literal} is {reason}", host=host, address=str(literal)
+            )
+        return str(url if str(literal) == host else url.copy_with(host=str(literal)))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         url = request.url
         if url.scheme not in ("http", "https"):
             raise httpx2.UnsupportedProtocol(f"refusing the URL scheme {url.scheme!r}")
-        self._check_literal(url.host)
+        target = self._checked_url(url)
         session = self._session if self._session is not None and not self._session.closed else self._open()
         t = request.extensions.get("timeout", {})
         pool, connect, read = t.get("pool"), t.get("connect"), t.get("read")
@@ -174,7 +180,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
         try:
             response = await session.request(
-                request.method, str(url), data=body or None, headers=headers, allow_redirects=False, timeout=timeout
+                request.method, target, data=body or None, headers=headers, allow_redirects=False, timeout=timeout
             )
         except (BlockedAddressError, httpx2.HTTPError):
             raise
