@@ -179,6 +179,32 @@ async def test_it_keeps_no_cookie_an_upstream_sets_for_the_next_request():
     assert seen == [None, None, None]
 
 
+def test_it_closes_the_pool_of_a_loop_made_for_one_call_from_sync_code():
+    opened: list[httpx2.AsyncClient] = []
+
+    async def call(n: int) -> int:
+        opened.append(http.get_client())
+        return n + 1
+
+    assert http.from_sync(call)(1) == 2  # no event loop here: asgiref makes one for the call
+    assert opened[0].is_closed
+
+
+async def test_it_leaves_the_pool_of_the_running_loop_open_for_sync_code_called_from_it():
+    from asgiref.sync import sync_to_async
+
+    client = http.get_client()
+
+    async def call() -> httpx2.AsyncClient:
+        return http.get_client()
+
+    try:
+        assert await sync_to_async(http.from_sync(call))() is client  # back on this loop, as in a server
+        assert not client.is_closed
+    finally:
+        await http.aclose_clients()
+
+
 async def test_it_guards_every_client_and_keeps_private_addresses_for_admin_endpoints():
     from endpoints.netguard import GuardedTransport
 
