@@ -92,10 +92,25 @@ def _punctuation_tokens(run: str, joins_next: bool) -> float:
     return (1 + (plain - 1) / 2 if plain > 0 else 0) + SYMBOL_TOKENS * symbols
 
 
+def _orphan_marks(text: str) -> int:
+    """Combining marks with no letter to sit on (at the start, after a space or a sign): a tokenizer
+    spends a token on each, while a mark on a letter is part of that letter's word."""
+    count, on_letter = 0, False
+    for char in text:
+        if ord(char) in _MARKS:
+            count += not on_letter
+        else:
+            on_letter = char.isalnum()
+    return count
+
+
 def _count(text: str) -> float:
-    if not text.isascii():
-        text = text.translate(_MARKS)
     tokens = 0.0
+    if not text.isascii():
+        bare = text.translate(_MARKS)
+        if len(bare) != len(text):
+            tokens += _orphan_marks(text)
+        text = bare
     for piece in _PIECES.finditer(text):
         word, space, digits, punctuation = piece.groups()
         if word:
