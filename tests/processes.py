@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -118,6 +119,17 @@ def start_servers(count: int, **env: str) -> list[ServerProcess]:
     return servers
 
 
+@contextmanager
+def serving(count: int, **env: str) -> Iterator[list[ServerProcess]]:
+    """``count`` ready server processes (:func:`start_servers`), stopped when the block ends."""
+    servers = start_servers(count, **env)
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def wait_until_quiet(timeout: float = 20, quiet_for: float = 0.5) -> None:
     """Until no other session is inside a transaction on the test database, for ``quiet_for`` seconds.
 
@@ -160,9 +172,5 @@ def server_processes(transactional_db: None) -> Iterator[list[ServerProcess]]:
     """Two server processes on the shared database and Redis (PostgreSQL + Redis leg only)."""
     if not shared_services_available():
         pytest.skip("needs PostgreSQL and Redis (the second leg of scripts/test)")
-    servers = start_servers(2)
-    try:
+    with serving(2) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()

@@ -22,7 +22,7 @@ from rest_framework.authtoken.models import Token
 from endpoints.limits import slots as limits
 from tests.fakes import Fault, Reply
 from tests.helpers import seed
-from tests.processes import ServerProcess, start_servers
+from tests.processes import ServerProcess, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,26 +52,20 @@ SLOTS = 3
 LEASE_SECONDS = 6
 
 
-def start(count: int) -> list[ServerProcess]:
-    return start_servers(
-        count,
-        LIMIT_MESSAGE_IP="false",  # every client here is 127.0.0.1
-        LIMIT_MESSAGE_USER="false",
-        LIMIT_CONCURRENT_MESSAGES="true",
-        CONCURRENT_MESSAGE_MAX=str(SLOTS),
-        CONCURRENT_LEASE_SECONDS=str(LEASE_SECONDS),
-        UPSTREAM_IDLE_TIMEOUT="60",
-    )
+ENV = {
+    "LIMIT_MESSAGE_IP": "false",  # every client here is 127.0.0.1
+    "LIMIT_MESSAGE_USER": "false",
+    "LIMIT_CONCURRENT_MESSAGES": "true",
+    "CONCURRENT_MESSAGE_MAX": str(SLOTS),
+    "CONCURRENT_LEASE_SECONDS": str(LEASE_SECONDS),
+    "UPSTREAM_IDLE_TIMEOUT": "60",
+}
 
 
 @pytest.fixture(scope="module")
 def servers(django_db_setup: None) -> Iterator[list[ServerProcess]]:
-    running = start(2)
-    try:
+    with serving(2, **ENV) as running:
         yield running
-    finally:
-        for server in running:
-            server.stop()
 
 
 @pytest.fixture
@@ -184,8 +178,7 @@ def test_it_recovers_the_slots_of_a_killed_process_when_their_leases_lapse(chat,
     (key,) = tokens(1)
     user_id = Token.objects.get(key=key).user_id
     fake_openai.reply = Reply(fault=Fault.STALL, after=2)
-    (victim,) = start(1)
-    try:
+    with serving(1, **ENV) as (victim,):
 
         async def scenario() -> None:
             streams = Streams([victim.url], key)
@@ -202,5 +195,3 @@ def test_it_recovers_the_slots_of_a_killed_process_when_their_leases_lapse(chat,
                 await _eventually_admitted(client, chat[1].url, key, timeout=LEASE_SECONDS * 5)
 
         asyncio.run(scenario())
-    finally:
-        victim.stop()

@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -47,23 +46,6 @@ endpoints:
         default: ['gpt-4o-mini']
 """
 BODY = {"endpoint": "pool", "model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
-
-
-@pytest.fixture(scope="module")
-def _second_openai() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fake_b(_second_openai: FakeOpenAI) -> FakeOpenAI:
-    _second_openai.reset()
-    _second_openai.models = None
-    return _second_openai
 
 
 class Pool:
@@ -117,13 +99,13 @@ def settled(count: int) -> list[UsageRecord]:
 
 
 @pytest.fixture
-def pool(settings, fake_openai, fake_b, asgi_server) -> Pool:
+def pool(settings, fake_openai, fake_openai_b, asgi_server) -> Pool:
     settings.LIBRECHAT_ENDPOINT_VARS = {}
     settings.ENVIRON = {"POOL_KEY_B": "test-key"}
     settings.LIMIT_MESSAGE_IP = False
     settings.LIMIT_CONCURRENT_MESSAGES = False
     fake_openai.models = None
-    server = Pool(asgi_server.url, api_token(), fake_openai, fake_b)
+    server = Pool(asgi_server.url, api_token(), fake_openai, fake_openai_b)
     server.configure()
     return server
 
@@ -274,7 +256,7 @@ def test_lowest_latency_prefers_the_faster_fake(pool):
 # --- per-deployment limits -----------------------------------------------------------------------
 
 
-def test_a_deployments_rate_limit_sends_the_rest_to_the_others(pool, fake_b):
+def test_a_deployments_rate_limit_sends_the_rest_to_the_others(pool, fake_openai_b):
     config = CONFIG.replace("{{name: a, weight: {weight_a}}}",
                             "{{name: a, weight: {weight_a}, rateLimit: {{requests: 2, windowSeconds: 3600}}}}")  # fmt: skip
     seed(config.format(a=pool.a.base_url, b=pool.b.base_url, routing="{}", weight_a=100, weight_b=1))

@@ -16,7 +16,7 @@ from django.db import connection
 from tests.fakes import Reply
 from tests.fakes.openai import FakeOpenAI
 from tests.helpers import api_token, seed
-from tests.processes import ServerProcess, start_servers
+from tests.processes import ServerProcess, serving
 
 pytestmark = [
     pytest.mark.multiprocess,
@@ -45,23 +45,8 @@ BODY = {"endpoint": "pool", "model": "gpt-4o", "messages": [{"role": "user", "co
 
 @pytest.fixture(scope="module")
 def servers(django_db_setup: None) -> Iterator[list[ServerProcess]]:
-    running = start_servers(2, LIMIT_MESSAGE_IP="false", LIMIT_CONCURRENT_MESSAGES="false", POOL_KEY_B="test-key")
-    try:
+    with serving(2, LIMIT_MESSAGE_IP="false", LIMIT_CONCURRENT_MESSAGES="false", POOL_KEY_B="test-key") as running:
         yield running
-    finally:
-        for server in running:
-            server.stop()
-
-
-@pytest.fixture
-def fake_b() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    server.models = None
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def chats(fake: FakeOpenAI) -> int:
@@ -69,10 +54,10 @@ def chats(fake: FakeOpenAI) -> int:
 
 
 def test_a_failing_deployment_leaves_the_picks_of_both_processes_and_comes_back_after_one_probe(
-    servers, fake_openai, fake_b, quiet_database
+    servers, fake_openai, fake_openai_b, quiet_database
 ):
     fake_openai.models = None
-    seed(CONFIG.format(a=fake_openai.base_url, b=fake_b.base_url))
+    seed(CONFIG.format(a=fake_openai.base_url, b=fake_openai_b.base_url))
     headers = {"Authorization": f"Bearer {api_token()}"}
     sent = 0
 

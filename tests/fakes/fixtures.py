@@ -6,6 +6,7 @@ so sync tests and async tests on any loop can use it; the function-scoped fixtur
 
 * ``fake_openai`` / ``fake_azure`` / ``fake_anthropic`` / ``fake_google``: the servers
   (``.base_url`` is what a Target or endpoint config wants; the key is ``"test-key"``).
+* ``fake_openai_b``: a second OpenAI fake, with no model list (a model's second deployment).
 * ``refused_url``: a loopback URL where nothing listens.
 * ``blackhole_url``: a loopback URL whose connections never complete (connect timeout).
 * ``close_upstream_clients``: closes the shared httpx2 clients of the test's event loop after
@@ -41,6 +42,11 @@ def _fake_openai_server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(scope="session")
+def _fake_openai_b_server() -> Iterator[FakeServer]:
+    yield from _session_server(FakeOpenAI())
+
+
+@pytest.fixture(scope="session")
 def _fake_azure_server() -> Iterator[FakeServer]:
     yield from _session_server(FakeAzure())
 
@@ -59,6 +65,13 @@ def _fake_google_server() -> Iterator[FakeServer]:
 def fake_openai(_fake_openai_server: FakeOpenAI) -> FakeOpenAI:
     _fake_openai_server.reset()
     return _fake_openai_server
+
+
+@pytest.fixture
+def fake_openai_b(_fake_openai_b_server: FakeOpenAI) -> FakeOpenAI:
+    _fake_openai_b_server.reset()
+    _fake_openai_b_server.models = None
+    return _fake_openai_b_server
 
 
 @pytest.fixture
